@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Checks what a fresh Debian machine must have before `make run`; names the missing package, never a traceback.
+missing=()
+python3 -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else 1)' 2>/dev/null \
+  || { echo "Python 3.11 is required (Debian 12: apt-get install python3 python3-venv)."; exit 1; }
+python3 -c 'import venv, ensurepip' 2>/dev/null || missing+=(python3-venv)
+command -v msgfmt >/dev/null || missing+=(gettext)
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "Missing Debian packages: ${missing[*]}"
+  echo "Install them with: sudo apt-get install -y ${missing[*]}"
+  exit 1
+fi

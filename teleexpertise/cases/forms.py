@@ -1,0 +1,239 @@
+"""Forms of the case pages. They parse and validate input; the services decide and write."""
+
+import uuid
+from datetime import timedelta
+
+from django import forms
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext_lazy
+
+from teleexpertise.cases.models import Case
+from teleexpertise.directory.models import Professional
+from teleexpertise.directory.selectors import experts_selectable, networks_active
+from teleexpertise.patients.identity import normalise_nir
+from teleexpertise.patients.models import Consent, Patient
+
+
+class ExpertChoiceField(forms.ModelChoiceField):
+    def label_from_instance(self, obj):
+        place = f" — {obj.organisation.name}" if obj.organisation_id else ""
+        return f"{obj.display_name}, {obj.role_label}{place}"
+
+
+class CaseRequestForm(forms.Form):
+    """The new-request form: patient, consent, recipient, question. Everything typed is kept on error."""
+
+    submit_token = forms.UUIDField(widget=forms.HiddenInput)
+
+    ins_nir = forms.CharField(label=_("Matricule INS (NIR, 15 caractères)"), max_length=21,
+                              widget=forms.TextInput(attrs={"autocomplete": "off", "inputmode": "text",
+                                                            "placeholder": "2 84 05 75 123 456 78"}))
+    birth_name = forms.CharField(label=_("Nom de naissance"), max_length=150)
+    used_name = forms.CharField(label=_("Nom utilisé"), max_length=150, required=False)
+    first_names = forms.CharField(label=_("Prénoms de naissance"), max_length=200)
+    sex = forms.ChoiceField(label=_("Sexe"), choices=Patient.Sex.choices, widget=forms.RadioSelect)
+    birth_date = forms.DateField(label=_("Date de naissance"), widget=forms.DateInput(attrs={"type": "date"}))
+    birth_place_code = forms.CharField(label=_("Code INSEE du lieu de naissance"), max_length=5, required=False)
+    identity_status = forms.ChoiceField(label=_("Statut de l'identité"), choices=Patient.IdentityStatus.choices,
+                                        initial=Patient.IdentityStatus.PROVISIONAL)
+    treating_doctor = ExpertChoiceField(label=_("Médecin traitant (annuaire)"), required=False, queryset=None)
+    treating_doctor_name = forms.CharField(label=_("Ou médecin traitant hors annuaire"), max_length=200,
+                                           required=False)
+
+    consent_status = forms.ChoiceField(label=_("Consentement du patient"), choices=Consent.Status.choices,
+                                       widget=forms.RadioSelect)
+    given_by = forms.ChoiceField(label=_("Exprimé par"), choices=Consent.GivenBy.choices, required=False,
+                                 initial=Consent.GivenBy.PATIENT)
+    representative_name = forms.CharField(label=_("Nom du représentant légal"), max_length=200, required=False)
+    impossible_reason = forms.ChoiceField(label=_("Pourquoi le consentement n'a pas pu être recueilli"),
+                                          choices=[("", "—"), *Consent.ImpossibleReason.choices], required=False)
+    impossible_detail = forms.CharField(label=_("Précisions"), max_length=500, required=False)
+    informed_at = forms.DateTimeField(label=_("Patient informé le"),
+                                      widget=forms.DateTimeInput(attrs={"type": "datetime-local"},
+                                                                 format="%Y-%m-%dT%H:%M"))
+    explained_interest = forms.BooleanField(label=_("J'ai expliqué l'intérêt de la téléexpertise"), required=False)
+    explained_practicalities = forms.BooleanField(label=_("J'ai expliqué son déroulement"), required=False)
+    explained_right_to_refuse = forms.BooleanField(label=_("J'ai rappelé le droit de refuser"), required=False)
+
+    recipient_kind = forms.ChoiceField(
+        label=_("Destinataire"), widget=forms.RadioSelect, initial="network",
+        choices=[("network", _("Un réseau (file partagée)")), ("expert", _("Un expert nommé"))])
+    network = forms.ModelChoiceField(label=_("Réseau"), required=False, queryset=None)
+    expert = ExpertChoiceField(label=_("Expert requis"), required=False, queryset=None)
+    question = forms.CharField(label=_("Question posée à l'expert"), max_length=4000,
+                               widget=forms.Textarea(attrs={"rows": 4}))
+    context = forms.CharField(label=_("Contexte clinique (antécédents, traitements, résultats)"), max_length=20000,
+                              required=False, widget=forms.Textarea(attrs={"rows": 6}))
+    priority = forms.ChoiceField(label=_("Priorité"), choices=Case.Priority.choices, initial=Case.Priority.ROUTINE,
+                                 widget=forms.RadioSelect)
+    mode = forms.ChoiceField(label=_("Modalité"), choices=Case.Mode.choices, initial=Case.Mode.ASYNCHRONOUS,
+                             widget=forms.RadioSelect)
+
+    def __init__(self, *args, requester: Professional | None = None, **kwargs):
+        kwargs.setdefault("initial", {})
+        kwargs["initial"].setdefault("submit_token", uuid.uuid4())
+        kwargs["initial"].setdefault("informed_at", timezone.localtime().replace(second=0, microsecond=0))
+        super().__init__(*args, **kwargs)
+        experts = experts_selectable()
+        if requester is not None:
+            experts = experts.exclude(pk=requester.pk)
+        self.fields["expert"].queryset = experts
+        self.fields["treating_doctor"].queryset = Professional.objects.filter(profession_id="10").select_related(
+            "profession", "specialty", "organisation")
+        self.fields["network"].queryset = networks_active()
+
+    def clean_ins_nir(self):
+        return normalise_nir(self.cleaned_data["ins_nir"])
+
+    def clean_birth_date(self):
+        value = self.cleaned_data["birth_date"]
+        if value > timezone.localdate():
+            raise ValidationError(_("La date de naissance est dans le futur."))
+        return value
+
+    def clean_informed_at(self):
+        value = self.cleaned_data["informed_at"]
+        if value > timezone.now() + timedelta(minutes=5):
+            raise ValidationError(_("L'information du patient ne peut pas être datée dans le futur."))
+        return value
+
+    def clean(self):
+        data = super().clean()
+        self._clean_consent(data)
+        self._clean_recipient(data)
+        return data
+
+    def _clean_consent(self, data):
+        status = data.get("consent_status")
+        if status == Consent.Status.GIVEN:
+            for name in ("explained_interest", "explained_practicalities", "explained_right_to_refuse"):
+                if not data.get(name):
+                    self.add_error(name, _("Le patient doit être informé de ce point avant de consentir."))
+            if data.get("given_by") == Consent.GivenBy.REPRESENTATIVE and not data.get("representative_name"):
+                self.add_error("representative_name", _("Indiquez le nom du représentant légal."))
+        if status == Consent.Status.IMPOSSIBLE and not data.get("impossible_reason"):
+            self.add_error("impossible_reason", _("Indiquez pourquoi le consentement n'a pas pu être recueilli."))
+
+    def _clean_recipient(self, data):
+        kind = data.get("recipient_kind")
+        if kind == "network" and not data.get("network"):
+            self.add_error("network", _("Choisissez le réseau destinataire."))
+        if kind == "expert" and not data.get("expert"):
+            self.add_error("expert", _("Choisissez l'expert requis."))
+
+    def identity(self) -> dict:
+        d = self.cleaned_data
+        names = ("birth_name", "used_name", "first_names", "sex", "birth_date", "birth_place_code",
+                 "identity_status", "treating_doctor", "treating_doctor_name")
+        return {n: d[n] for n in names}
+
+    def consent(self) -> dict:
+        d = self.cleaned_data
+        return {
+            "status": d["consent_status"],
+            "given_by": d["given_by"] if d["consent_status"] == Consent.Status.GIVEN else "",
+            "representative_name": d["representative_name"],
+            "impossible_reason": d["impossible_reason"] if d["consent_status"] == Consent.Status.IMPOSSIBLE else "",
+            "impossible_detail": d["impossible_detail"],
+            "informed_at": d["informed_at"],
+            "explained_interest": d["explained_interest"],
+            "explained_practicalities": d["explained_practicalities"],
+            "explained_right_to_refuse": d["explained_right_to_refuse"],
+        }
+
+    def recipient(self) -> dict:
+        d = self.cleaned_data
+        if d["recipient_kind"] == "expert":
+            return {"expert": d["expert"], "network": None}
+        return {"expert": None, "network": d["network"]}
+
+
+# --- One small form per workflow action ----------------------------------------------------------------
+
+class ConfirmForm(forms.Form):
+    pass
+
+
+class ReasonForm(forms.Form):
+    reason = forms.CharField(label=_("Motif"), widget=forms.Textarea(attrs={"rows": 4}), max_length=4000)
+
+
+class DeclineForm(ReasonForm):
+    reason = forms.CharField(label=_("Motif de non-réalisation (visible par le requérant)"),
+                             widget=forms.Textarea(attrs={"rows": 4}), max_length=4000)
+
+
+class WithdrawForm(ReasonForm):
+    reason = forms.CharField(label=_("Pourquoi retirez-vous la demande ?"), widget=forms.Textarea(attrs={"rows": 3}),
+                             max_length=4000)
+
+
+class InformationRequestForm(forms.Form):
+    question = forms.CharField(label=_("Compléments attendus (examens, photos, antécédents…)"),
+                               widget=forms.Textarea(attrs={"rows": 4}), max_length=4000)
+
+
+class InformationResponseForm(forms.Form):
+    answer = forms.CharField(label=_("Votre réponse à l'expert"), widget=forms.Textarea(attrs={"rows": 6}),
+                             max_length=20000)
+
+
+def _delay_choices():
+    days = settings.CASE_MAX_DEADLINE_DAYS
+    steps = [d for d in (1, 2, 3, 5, 7, 10, 14) if d <= days] or [days]
+    if steps[-1] != days:
+        steps.append(days)
+    return [(str(d), ngettext_lazy("%(n)s jour", "%(n)s jours", d) % {"n": d}) for d in steps]
+
+
+class AcceptForm(forms.Form):
+    delay_days = forms.TypedChoiceField(label=_("Délai de réponse"), coerce=int, initial="2")
+    patient_informed = forms.BooleanField(
+        label=_("Le patient sera informé de ce délai par le requérant (le délai lui est communiqué)"), required=True)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["delay_days"].choices = _delay_choices()
+
+    def due_at(self):
+        return timezone.now() + timedelta(days=self.cleaned_data["delay_days"])
+
+
+class AssignForm(forms.Form):
+    expert = ExpertChoiceField(label=_("Membre du réseau"), queryset=None)
+
+    def __init__(self, *args, case: Case, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["expert"].queryset = experts_selectable().filter(memberships__network_id=case.network_id).exclude(
+            pk=case.requester_id)
+
+
+class TransferForm(forms.Form):
+    network = forms.ModelChoiceField(label=_("Vers un réseau"), queryset=None, required=False)
+    expert = ExpertChoiceField(label=_("Ou vers un expert"), queryset=None, required=False)
+    note = forms.CharField(label=_("Note de transfert"), widget=forms.Textarea(attrs={"rows": 3}), max_length=4000)
+
+    def __init__(self, *args, case: Case, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["network"].queryset = networks_active().exclude(pk=case.network_id) if case.network_id \
+            else networks_active()
+        self.fields["expert"].queryset = experts_selectable().exclude(pk__in=[case.expert_id, case.requester_id])
+
+    def clean(self):
+        data = super().clean()
+        if bool(data.get("network")) == bool(data.get("expert")):
+            raise ValidationError(_("Choisissez soit un réseau, soit un expert."))
+        return data
+
+
+class MessageForm(forms.Form):
+    body = forms.CharField(label=_("Message"), widget=forms.Textarea(attrs={"rows": 3}), max_length=20000)
+
+
+class SearchForm(forms.Form):
+    q = forms.CharField(label=_("Patient ou numéro de demande"), max_length=100, required=False)
+
+

@@ -1,0 +1,120 @@
+"""The tele-expertise case (demande de téléexpertise): one request about one patient and what follows."""
+
+import secrets
+import uuid
+
+from django.db import models
+from django.db.models import Q
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from teleexpertise.directory.models import Network, Professional
+from teleexpertise.patients.models import Consent, Patient
+
+_REFERENCE_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # Crockford base32: no I, L, O, U to misread
+
+
+def new_reference() -> str:
+    """TE-XXXXX-XXXXX: 50 random bits, short enough to read over the phone."""
+    chars = "".join(secrets.choice(_REFERENCE_ALPHABET) for _ in range(10))
+    return f"TE-{chars[:5]}-{chars[5:]}"
+
+
+class Case(models.Model):
+    class State(models.TextChoices):
+        DRAFT = "draft", _("Brouillon")
+        SUBMITTED = "submitted", _("Envoyée")
+        TAKEN = "taken", _("Prise en charge")
+        AWAITING_INFORMATION = "awaiting_information", _("Compléments demandés")
+        ACCEPTED = "accepted", _("Acceptée")
+        DECLINED = "declined", _("Non réalisable")
+        ANSWERED = "answered", _("Répondue")
+        CLOSED = "closed", _("Clôturée")
+        WITHDRAWN = "withdrawn", _("Retirée")
+
+    class Priority(models.TextChoices):
+        ROUTINE = "routine", _("Normale")
+        URGENT = "urgent", _("Urgente")
+
+    class Mode(models.TextChoices):
+        ASYNCHRONOUS = "asynchronous", _("Asynchrone")
+        SYNCHRONOUS = "synchronous", _("Synchrone (immédiate)")
+
+    OPEN_STATES = (State.SUBMITTED, State.TAKEN, State.AWAITING_INFORMATION, State.ACCEPTED)
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    reference = models.CharField(_("numéro"), max_length=16, unique=True, default=new_reference, editable=False)
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="cases", verbose_name=_("patient"))
+    consent = models.ForeignKey(Consent, on_delete=models.PROTECT, null=True, blank=True, related_name="cases",
+                                verbose_name=_("consentement"))
+    requester = models.ForeignKey(Professional, on_delete=models.PROTECT, related_name="requested_cases",
+                                  verbose_name=_("requérant"))
+    expert = models.ForeignKey(Professional, on_delete=models.PROTECT, null=True, blank=True,
+                               related_name="expert_cases", verbose_name=_("expert requis"))
+    network = models.ForeignKey(Network, on_delete=models.PROTECT, null=True, blank=True, related_name="cases",
+                                verbose_name=_("réseau"))
+    question = models.TextField(_("question posée"))
+    context = models.TextField(_("contexte clinique"), blank=True)
+    priority = models.CharField(_("priorité"), max_length=16, choices=Priority.choices, default=Priority.ROUTINE)
+    mode = models.CharField(_("modalité"), max_length=16, choices=Mode.choices, default=Mode.ASYNCHRONOUS)
+    state = models.CharField(_("état"), max_length=24, choices=State.choices, default=State.DRAFT)
+
+    due_at = models.DateTimeField(_("échéance"), null=True, blank=True)
+    # While information is awaited the deadline clock stops: the time left is kept here and
+    # due_at moves on by the pause when the requester answers.
+    deadline_remaining = models.DurationField(_("délai restant (suspendu)"), null=True, blank=True)
+    resume_state = models.CharField(max_length=24, choices=State.choices, blank=True)
+    patient_informed_of_deadline = models.BooleanField(_("patient informé du délai"), default=False)
+    decline_reason = models.TextField(_("motif de non-réalisation"), blank=True)
+    withdraw_reason = models.TextField(_("motif du retrait"), blank=True)
+
+    submit_token = models.UUIDField(null=True, blank=True, unique=True, editable=False)
+    created_at = models.DateTimeField(_("créée le"), default=timezone.now)
+    updated_at = models.DateTimeField(_("mise à jour le"), default=timezone.now)
+    submitted_at = models.DateTimeField(_("envoyée le"), null=True, blank=True)
+    taken_at = models.DateTimeField(_("prise en charge le"), null=True, blank=True)
+    accepted_at = models.DateTimeField(_("acceptée le"), null=True, blank=True)
+    answered_at = models.DateTimeField(_("répondue le"), null=True, blank=True)
+    closed_at = models.DateTimeField(_("terminée le"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("demande de téléexpertise")
+        verbose_name_plural = _("demandes de téléexpertise")
+        ordering = ["-updated_at"]
+        indexes = [
+            models.Index(fields=["expert", "state", "due_at"], name="case_expert_inbox"),
+            models.Index(fields=["requester", "state", "updated_at"], name="case_requester_inbox"),
+            models.Index(fields=["network", "state"], name="case_pool_queue",
+                         condition=Q(expert__isnull=True)),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                name="case_submitted_has_recipient",
+                condition=Q(state="draft") | Q(expert__isnull=False) | Q(network__isnull=False),
+            ),
+            models.CheckConstraint(
+                name="case_taken_has_expert",
+                condition=~Q(state__in=["taken", "accepted", "answered"]) | Q(expert__isnull=False),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.reference
+
+    @property
+    def is_pooled(self) -> bool:
+        return self.state == self.State.SUBMITTED and self.expert_id is None and self.network_id is not None
+
+    @property
+    def is_overdue(self) -> bool:
+        return self.state == self.State.ACCEPTED and self.due_at is not None and self.due_at < timezone.now()
+
+    @property
+    def recipient_label(self) -> str:
+        if self.expert_id:
+            return self.expert.display_name
+        return str(self.network) if self.network_id else ""
+
+    def get_absolute_url(self) -> str:
+        return reverse("cases:detail", args=[self.pk])

@@ -1,0 +1,130 @@
+"""The only reads of cases and patients for a user. What is not theirs does not exist for them (404)."""
+
+from datetime import UTC, datetime
+
+from django.db.models import Count, DateTimeField, IntegerField, OuterRef, Q, Subquery, Value, When
+from django.db.models import Case as SqlCase
+from django.db.models.functions import Coalesce
+from django.http import Http404
+from django.utils import timezone
+
+from teleexpertise.audit.models import AuditEvent
+from teleexpertise.cases.models import Case
+from teleexpertise.directory.models import NetworkMembership
+from teleexpertise.messaging.models import Message, ReadMarker
+from teleexpertise.patients.models import Patient
+
+S = Case.State
+_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
+
+
+def _pooled_for(professional_id) -> Q:
+    networks = NetworkMembership.objects.filter(professional_id=professional_id).values("network_id")
+    return Q(network_id__in=networks, expert__isnull=True, state=S.SUBMITTED)
+
+
+def cases_visible_to(user):
+    """Requester: all theirs; expert: what is addressed or assigned to them; network: its pool; admin: all."""
+    if not user.is_authenticated:
+        return Case.objects.none()
+    if user.is_staff:
+        return Case.objects.all()
+    pid = getattr(getattr(user, "professional", None), "pk", None)
+    if pid is None:
+        return Case.objects.none()
+    return Case.objects.filter(Q(requester_id=pid) | (Q(expert_id=pid) & ~Q(state=S.DRAFT)) | _pooled_for(pid))
+
+
+def case_for_user(user, pk) -> Case:
+    case = (cases_visible_to(user)
+            .select_related("patient__treating_doctor", "consent__informed_by", "requester__profession",
+                            "requester__specialty", "requester__organisation", "expert__profession",
+                            "expert__specialty", "expert__organisation", "network__organisation",
+                            "network__specialty")
+            .filter(pk=pk).first())
+    if case is None:
+        raise Http404
+    return case
+
+
+def patient_for_user(user, pk) -> Patient:
+    if not cases_visible_to(user).filter(patient_id=pk).exists() and not user.is_staff:
+        raise Http404
+    patient = Patient.objects.select_related("treating_doctor").filter(pk=pk).first()
+    if patient is None:
+        raise Http404
+    return patient
+
+
+def patient_cases_for_user(user, patient):
+    return _with_listing(cases_visible_to(user).filter(patient=patient), user).order_by("-updated_at")
+
+
+# --- Inboxes: a fixed number of queries whatever the number of cases or messages -----------------------
+
+def _with_listing(queryset, user):
+    read_at = ReadMarker.objects.filter(case=OuterRef("pk"), user=user).values("read_at")[:1]
+    unread = (Message.objects.filter(case=OuterRef("pk"))
+              .exclude(author__user=user)
+              .filter(created_at__gt=Coalesce(Subquery(read_at), Value(_EPOCH, output_field=DateTimeField())))
+              .order_by().values("case").annotate(n=Count("pk")).values("n"))
+    return queryset.select_related("patient", "requester", "expert", "network").annotate(
+        unread=Coalesce(Subquery(unread, output_field=IntegerField()), 0)
+    )
+
+
+def _urgency_order():
+    now = timezone.now()
+    overdue_first = SqlCase(When(state=S.ACCEPTED, due_at__lt=now, then=Value(0)), default=Value(1),
+                            output_field=IntegerField())
+    urgent_first = SqlCase(When(priority=Case.Priority.URGENT, then=Value(0)), default=Value(1),
+                           output_field=IntegerField())
+    return [overdue_first, urgent_first]
+
+
+def inbox_requests(user, *, state: str = ""):
+    pid = getattr(getattr(user, "professional", None), "pk", None)
+    qs = Case.objects.filter(requester_id=pid)
+    if state:
+        qs = qs.filter(state=state)
+    return _with_listing(qs, user).order_by("-updated_at")
+
+
+def inbox_expert(user, *, include_closed: bool = False):
+    pid = getattr(getattr(user, "professional", None), "pk", None)
+    qs = Case.objects.filter(expert_id=pid).exclude(state=S.DRAFT)
+    if not include_closed:
+        qs = qs.filter(state__in=Case.OPEN_STATES)
+    return _with_listing(qs, user).order_by(*_urgency_order(), "due_at", "submitted_at")
+
+
+def pool_queue(user):
+    pid = getattr(getattr(user, "professional", None), "pk", None)
+    qs = Case.objects.filter(_pooled_for(pid))
+    return _with_listing(qs, user).order_by(*_urgency_order()[1:], "submitted_at")
+
+
+def search_cases(user, query: str):
+    query = query.strip()
+    qs = cases_visible_to(user)
+    if query.upper().startswith("TE-"):
+        qs = qs.filter(reference__iexact=query)
+    else:
+        qs = qs.filter(Q(patient__birth_name__icontains=query) | Q(patient__used_name__icontains=query)
+                       | Q(patient__first_names__icontains=query) | Q(reference__icontains=query))
+    return _with_listing(qs, user).order_by("-updated_at")
+
+
+# --- The case page --------------------------------------------------------------------------------------
+
+def case_thread(case):
+    return Message.objects.filter(case=case).select_related("author__profession", "author__specialty")
+
+
+def case_timeline(case):
+    """Every change to the case, oldest first; reads are listed apart (access history)."""
+    return AuditEvent.objects.filter(case_id=case.pk).exclude(kind=AuditEvent.Kind.READ).order_by("at", "id")
+
+
+def case_access_history(case, limit: int = 50):
+    return AuditEvent.objects.filter(case_id=case.pk, kind=AuditEvent.Kind.READ).order_by("-at", "-id")[:limit]

@@ -1,0 +1,289 @@
+"""Every change to a case: validate, check the workflow table, write, audit and notify in one transaction.
+
+Web views, the API and management commands call these functions; nothing else writes a case.
+"""
+
+import logging
+from datetime import timedelta
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django.utils.formats import date_format
+from django.utils.translation import gettext as _
+
+from teleexpertise.audit.models import AuditEvent
+from teleexpertise.audit.services import audit_log
+from teleexpertise.cases import workflow
+from teleexpertise.cases.models import Case
+from teleexpertise.cases.workflow import Actor, WorkflowError
+from teleexpertise.directory.models import NetworkMembership, Professional
+from teleexpertise.directory.selectors import network_roles, professional_for_user
+from teleexpertise.messaging.models import Message
+from teleexpertise.messaging.services import message_create, notify
+from teleexpertise.patients.services import consent_record, patient_get_or_create
+
+logger = logging.getLogger(__name__)
+S = Case.State
+
+
+def actor_for(user) -> Actor:
+    professional = professional_for_user(user)
+    return Actor(user=user, professional=professional, network_roles=network_roles(professional))
+
+
+def _paris(value) -> str:
+    return date_format(timezone.localtime(value), "d/m/Y H:i")
+
+
+def lock_case(case_id) -> Case:
+    """The case row, locked until the transaction ends (PostgreSQL); SQLite serialises writers instead."""
+    try:
+        return (Case.objects.select_for_update(of=("self",))
+                .select_related("requester__profession", "expert__profession", "network", "consent", "patient")
+                .get(pk=case_id))
+    except Case.DoesNotExist as exc:
+        raise WorkflowError(_("Demande introuvable.")) from exc
+
+
+def _users(*professionals):
+    return [p.user for p in professionals if p is not None and p.user_id]
+
+
+def _transition(*, actor: Actor, case_id, action: str, changes: dict, ip, summary: str = "") -> Case:
+    """Apply one row of the workflow table to a locked case; raises WorkflowError when the row refuses."""
+    case = lock_case(case_id)
+    transition = workflow.check(actor, case, action)
+    now = timezone.now()
+    previous = case.state
+    changes = {"state": transition.next_state(case), "updated_at": now, **changes}
+    # The conditional update is the guard of last resort: it writes only if nobody moved the case meanwhile.
+    if not Case.objects.filter(pk=case.pk, state=previous).update(**changes):
+        raise WorkflowError(_("La demande a été modifiée entre-temps : rechargez la page."))
+    for name, value in changes.items():
+        setattr(case, name, value)
+    audit_log(actor=actor.user, action=f"case.{action}", kind=AuditEvent.Kind.EXECUTE, obj=case, case=case, ip=ip,
+              summary=summary or f"{Case.State(previous).label} → {case.get_state_display()}")
+    return case
+
+
+# --- Creating and sending -------------------------------------------------------------------------------
+
+def case_create(*, actor: Actor, ins_nir: str, identity: dict, consent: dict | None, question: str,
+                context: str = "", priority: str = Case.Priority.ROUTINE, mode: str = Case.Mode.ASYNCHRONOUS,
+                expert: Professional | None = None, network=None, submit_token=None, send: bool = False,
+                ip=None) -> Case:
+    """Create a draft (and send it when `send`); the same submit_token twice returns the first case."""
+    if actor.professional is None:
+        raise WorkflowError(_("Votre compte n'est pas rattaché à un professionnel de santé de l'annuaire."))
+    if submit_token is not None:
+        existing = Case.objects.filter(submit_token=submit_token, requester=actor.professional).first()
+        if existing is not None:
+            return existing
+    try:
+        with transaction.atomic():
+            case = _create_draft(actor=actor, ins_nir=ins_nir, identity=identity, consent=consent,
+                                 fields={"question": question, "context": context, "priority": priority,
+                                         "mode": mode, "expert": expert, "network": network,
+                                         "submit_token": submit_token}, ip=ip)
+            if send:
+                case = case_submit(actor=actor, case_id=case.pk, ip=ip)
+            return case
+    except IntegrityError:
+        # A double click raced us to the unique submit_token: the first request's case is the answer.
+        existing = Case.objects.filter(submit_token=submit_token, requester=actor.professional).first()
+        if submit_token is None or existing is None:
+            raise
+        return existing
+
+
+def _create_draft(*, actor: Actor, ins_nir, identity, consent, fields, ip) -> Case:
+    patient = patient_get_or_create(actor=actor.user, ins_nir=ins_nir, identity=identity, ip=ip)
+    consent_row = None
+    if consent:
+        consent_row = consent_record(actor=actor.user, patient=patient, informed_by=actor.professional, data=consent,
+                                     ip=ip)
+    case = Case.objects.create(patient=patient, consent=consent_row, requester=actor.professional, **fields)
+    audit_log(actor=actor.user, action="case.create", kind=AuditEvent.Kind.CREATE, obj=case, case=case, ip=ip,
+              summary=_("Brouillon créé"))
+    return case
+
+
+def case_submit(*, actor: Actor, case_id, ip=None) -> Case:
+    with transaction.atomic():
+        case = _transition(actor=actor, case_id=case_id, action="submit", ip=ip,
+                           changes={"submitted_at": timezone.now()},
+                           summary=_("Envoyée à %(to)s") % {"to": _recipient_label(case_id)})
+        _notify_new_case(case)
+    return case
+
+
+def _recipient_label(case_id) -> str:
+    case = Case.objects.select_related("expert", "network__organisation").get(pk=case_id)
+    return case.recipient_label
+
+
+def _notify_new_case(case: Case) -> None:
+    if case.expert_id:
+        notify(users=_users(case.expert), case=case, verb=_("nouvelle demande"))
+        return
+    members = Professional.objects.filter(memberships__network_id=case.network_id, user__isnull=False)
+    notify(users=[p.user for p in members.select_related("user")], case=case,
+           verb=_("nouvelle demande dans la file partagée"))
+
+
+# --- Handling by the expert or the pool -----------------------------------------------------------------
+
+def case_claim(*, actor: Actor, case_id, ip=None) -> Case:
+    with transaction.atomic():
+        case = _transition(actor=actor, case_id=case_id, action="claim", ip=ip,
+                           changes={"expert": actor.professional, "taken_at": timezone.now()},
+                           summary=_("Prise en charge depuis la file partagée"))
+        notify(users=_users(case.requester), case=case, verb=_("demande prise en charge"))
+    return case
+
+
+def case_assign(*, actor: Actor, case_id, expert: Professional, ip=None) -> Case:
+    with transaction.atomic():
+        case = Case.objects.get(pk=case_id)
+        is_member = NetworkMembership.objects.filter(network_id=case.network_id, professional=expert).exists()
+        if not is_member or not expert.may_be_expert or expert.pk == case.requester_id:
+            raise ValidationError(_("Choisissez un médecin ou une sage-femme membre du réseau."), code="expert")
+        case = _transition(actor=actor, case_id=case_id, action="assign", ip=ip,
+                           changes={"expert": expert, "taken_at": timezone.now()},
+                           summary=_("Attribuée à %(name)s") % {"name": expert.display_name})
+        notify(users=_users(expert), case=case, verb=_("demande qui vous est attribuée"))
+    return case
+
+
+def case_accept(*, actor: Actor, case_id, due_at, patient_informed: bool, ip=None) -> Case:
+    now = timezone.now()
+    limit = now + timedelta(days=settings.CASE_MAX_DEADLINE_DAYS, minutes=5)
+    if due_at <= now or due_at > limit:
+        raise ValidationError(_("Le délai de réponse doit être compris entre maintenant et %(days)s jours.")
+                              % {"days": settings.CASE_MAX_DEADLINE_DAYS}, code="due_at")
+    if not patient_informed:
+        raise ValidationError(_("Indiquez que le patient est informé du délai de réponse."), code="informed")
+    with transaction.atomic():
+        changes = {"due_at": due_at, "accepted_at": now, "patient_informed_of_deadline": True}
+        case = _transition(actor=actor, case_id=case_id, action="accept", ip=ip, changes=changes,
+                           summary=_("Acceptée, échéance le %(due)s") % {"due": _paris(due_at)})
+        if case.taken_at is None:
+            Case.objects.filter(pk=case.pk).update(taken_at=now)
+        notify(users=_users(case.requester), case=case, verb=_("demande acceptée, délai de réponse fixé"))
+    return case
+
+
+def case_request_information(*, actor: Actor, case_id, question: str, ip=None) -> Case:
+    question = _required(question, _("Précisez les compléments attendus."))
+    with transaction.atomic():
+        current = lock_case(case_id)
+        changes = {"resume_state": current.state}
+        if current.state == S.ACCEPTED and current.due_at:
+            changes["deadline_remaining"] = max(current.due_at - timezone.now(), timedelta(0))
+        case = _transition(actor=actor, case_id=case_id, action="request_information", ip=ip, changes=changes,
+                           summary=_("Compléments demandés (délai suspendu)") if "deadline_remaining" in changes
+                           else _("Compléments demandés"))
+        message_create(actor=actor.user, case=case, author=actor.professional, body=question,
+                       kind=Message.Kind.INFORMATION_REQUEST, ip=ip)
+        notify(users=_users(case.requester), case=case, verb=_("l'expert demande des compléments"))
+    return case
+
+
+def case_provide_information(*, actor: Actor, case_id, answer: str, ip=None) -> Case:
+    answer = _required(answer, _("Écrivez votre réponse à l'expert."))
+    with transaction.atomic():
+        current = lock_case(case_id)
+        changes = {"resume_state": "", "deadline_remaining": None}
+        if current.deadline_remaining is not None:
+            changes["due_at"] = timezone.now() + current.deadline_remaining
+        case = _transition(actor=actor, case_id=case_id, action="provide_information", ip=ip, changes=changes,
+                           summary=_("Compléments fournis"))
+        message_create(actor=actor.user, case=case, author=actor.professional, body=answer,
+                       kind=Message.Kind.INFORMATION_RESPONSE, ip=ip)
+        notify(users=_users(case.expert), case=case, verb=_("compléments reçus"))
+    return case
+
+
+def case_decline(*, actor: Actor, case_id, reason: str, ip=None) -> Case:
+    reason = _required(reason, _("Le motif est obligatoire pour déclarer la téléexpertise non réalisable."))
+    with transaction.atomic():
+        case = _transition(actor=actor, case_id=case_id, action="decline", ip=ip,
+                           changes={"decline_reason": reason, "closed_at": timezone.now()},
+                           summary=_("Non réalisable : %(reason)s") % {"reason": reason[:200]})
+        message_create(actor=actor.user, case=case, author=actor.professional, body=reason,
+                       kind=Message.Kind.DECISION, ip=ip)
+        notify(users=_users(case.requester), case=case,
+               verb=_("téléexpertise non réalisable : proposez une autre prise en charge"))
+    return case
+
+
+def case_transfer(*, actor: Actor, case_id, note: str, expert: Professional | None = None, network=None,
+                  ip=None) -> Case:
+    note = _required(note, _("Expliquez le transfert en quelques mots."))
+    if (expert is None) == (network is None):
+        raise ValidationError(_("Choisissez soit un expert, soit un réseau."), code="target")
+    if expert is not None and (not expert.may_be_expert or expert.pk == actor.professional_id):
+        raise ValidationError(_("Choisissez un autre médecin ou une sage-femme."), code="expert")
+    with transaction.atomic():
+        target = expert.display_name if expert else str(network)
+        changes = {"expert": expert, "network": network, "due_at": None, "deadline_remaining": None,
+                   "resume_state": "", "patient_informed_of_deadline": False, "taken_at": None,
+                   "accepted_at": None, "submitted_at": timezone.now()}
+        case = _transition(actor=actor, case_id=case_id, action="transfer", ip=ip, changes=changes,
+                           summary=_("Transférée à %(to)s : %(note)s") % {"to": target, "note": note[:200]})
+        message_create(actor=actor.user, case=case, author=actor.professional,
+                       body=_("Demande transférée à %(to)s.\n%(note)s") % {"to": target, "note": note},
+                       kind=Message.Kind.DECISION, ip=ip)
+        _notify_new_case(case)
+        notify(users=_users(case.requester), case=case, verb=_("demande transférée"))
+    return case
+
+
+def case_answer(*, actor: Actor, case_id, ip=None) -> Case:
+    """Move the case to answered; called by report_sign inside its transaction, once the report is signed."""
+    case = _transition(actor=actor, case_id=case_id, action="answer", ip=ip,
+                       changes={"answered_at": timezone.now()}, summary=_("Compte-rendu signé"))
+    notify(users=_users(case.requester), case=case, verb=_("compte-rendu disponible"))
+    return case
+
+
+# --- The requester closes or withdraws ------------------------------------------------------------------
+
+def case_close(*, actor: Actor, case_id, ip=None) -> Case:
+    with transaction.atomic():
+        return _transition(actor=actor, case_id=case_id, action="close", ip=ip,
+                           changes={"closed_at": timezone.now()}, summary=_("Clôturée par le requérant"))
+
+
+def case_withdraw(*, actor: Actor, case_id, reason: str, ip=None) -> Case:
+    reason = _required(reason, _("Indiquez pourquoi vous retirez la demande."))
+    with transaction.atomic():
+        case = _transition(actor=actor, case_id=case_id, action="withdraw", ip=ip,
+                           changes={"withdraw_reason": reason, "closed_at": timezone.now()},
+                           summary=_("Retirée : %(reason)s") % {"reason": reason[:200]})
+        notify(users=_users(case.expert), case=case, verb=_("demande retirée par le requérant"))
+    return case
+
+
+# --- Thread ----------------------------------------------------------------------------------------------
+
+def case_post_message(*, actor: Actor, case_id, body: str, ip=None):
+    body = _required(body, _("Le message est vide."))
+    with transaction.atomic():
+        case = lock_case(case_id)
+        if not workflow.may_post_message(actor, case):
+            raise WorkflowError(_("Vous ne pouvez pas écrire dans le fil de cette demande."))
+        message = message_create(actor=actor.user, case=case, author=actor.professional, body=body, ip=ip)
+        others = [p for p in (case.requester, case.expert) if p is not None and p.pk != actor.professional_id]
+        notify(users=_users(*others), case=case, verb=_("nouveau message"))
+        Case.objects.filter(pk=case.pk).update(updated_at=timezone.now())
+    return message
+
+
+def _required(value: str, message) -> str:
+    value = (value or "").strip()
+    if not value:
+        raise ValidationError(message, code="required")
+    return value

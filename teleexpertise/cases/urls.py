@@ -1,0 +1,13 @@
+from django.urls import path
+
+from teleexpertise.cases import views
+
+app_name = "cases"
+urlpatterns = [
+    path("cases/", views.inbox, name="inbox"),
+    path("cases/new/", views.case_new, name="new"),
+    path("cases/<uuid:pk>/", views.case_detail, name="detail"),
+    path("cases/<uuid:pk>/do/<slug:action>/", views.case_action, name="action"),
+    path("cases/<uuid:pk>/messages/", views.case_message, name="message"),
+    path("patients/<uuid:pk>/", views.patient_detail, name="patient"),
+]

@@ -1,0 +1,197 @@
+"""Case pages: thin views that parse input, call a service or a selector, and render."""
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.core.paginator import Paginator
+from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
+
+from teleexpertise.audit.models import AuditEvent
+from teleexpertise.audit.services import audit_log, client_ip
+from teleexpertise.cases import forms, selectors, services, workflow
+from teleexpertise.cases.models import Case
+from teleexpertise.cases.workflow import WorkflowError
+from teleexpertise.messaging.services import thread_mark_read
+from teleexpertise.reports.selectors import report_versions
+
+BOXES = ("todo", "pool", "requests", "search")
+
+
+def _page(request, queryset):
+    from django.conf import settings
+
+    return Paginator(queryset, settings.PAGE_SIZE).get_page(request.GET.get("page"))
+
+
+@login_required
+def inbox(request):
+    actor = services.actor_for(request.user)
+    is_expert = bool(actor.professional and actor.professional.may_be_expert)
+    box = request.GET.get("box") or ("todo" if is_expert else "requests")
+    box = box if box in BOXES else "requests"
+    search = forms.SearchForm(request.GET or None)
+    state = request.GET.get("state", "")
+    if box == "search" and search.is_valid() and search.cleaned_data["q"]:
+        queryset = selectors.search_cases(request.user, search.cleaned_data["q"])
+    elif box == "todo":
+        queryset = selectors.inbox_expert(request.user, include_closed=request.GET.get("all") == "1")
+    elif box == "pool":
+        queryset = selectors.pool_queue(request.user)
+    else:
+        box = "requests" if box != "search" else box
+        queryset = selectors.inbox_requests(request.user, state=state if state in Case.State.values else "")
+    page = _page(request, queryset)
+    audit_log(actor=request.user, action="case.list", kind=AuditEvent.Kind.READ, ip=client_ip(request),
+              summary=f"box={box} page={page.number}")
+    return render(request, "cases/inbox.html", {
+        "box": box, "page": page, "search": search, "state": state, "states": Case.State.choices,
+        "is_expert": is_expert, "has_networks": bool(actor.network_roles), "professional": actor.professional,
+    })
+
+
+@login_required
+def case_new(request):
+    actor = services.actor_for(request.user)
+    if actor.professional is None:
+        return render(request, "cases/no_professional.html", status=403)
+    form = forms.CaseRequestForm(request.POST or None, requester=actor.professional)
+    if request.method == "POST" and form.is_valid():
+        send = "send" in request.POST
+        try:
+            case = services.case_create(
+                actor=actor, ins_nir=form.cleaned_data["ins_nir"], identity=form.identity(), consent=form.consent(),
+                question=form.cleaned_data["question"], context=form.cleaned_data["context"],
+                priority=form.cleaned_data["priority"], mode=form.cleaned_data["mode"],
+                submit_token=form.cleaned_data["submit_token"], send=send, ip=client_ip(request),
+                **form.recipient())
+        except (WorkflowError, ValidationError) as exc:
+            form.add_error(None, _messages_of(exc))
+        else:
+            if case.state == Case.State.SUBMITTED:
+                messages.success(request, _("Demande envoyée à %(to)s.") % {"to": case.recipient_label})
+            else:
+                messages.success(request, _("Brouillon enregistré. Vous pourrez l'envoyer depuis cette page."))
+            return redirect("cases:detail", pk=case.pk)
+    status = 400 if request.method == "POST" else 200
+    return render(request, "cases/new.html", {"form": form}, status=status)
+
+
+def _messages_of(exc) -> list[str]:
+    return list(exc.messages) if isinstance(exc, ValidationError) else [str(exc)]
+
+
+@login_required
+def case_detail(request, pk):
+    case = selectors.case_for_user(request.user, pk)
+    actor = services.actor_for(request.user)
+    audit_log(actor=request.user, action="case.view", kind=AuditEvent.Kind.READ, obj=case, case=case,
+              ip=client_ip(request), summary=case.reference)
+    thread = list(selectors.case_thread(case))
+    thread_mark_read(user=request.user, case=case)
+    roles = workflow.roles_for(actor, case)
+    versions = [v for v in report_versions(case) if v.is_signed or workflow.EXPERT in roles]
+    return render(request, "cases/detail.html", {
+        "case": case, "actions": workflow.available_actions(actor, case), "roles": roles,
+        "thread": thread, "message_form": forms.MessageForm() if workflow.may_post_message(actor, case) else None,
+        "report_versions": versions, "timeline": list(selectors.case_timeline(case)),
+        "access_history": list(selectors.case_access_history(case)),
+    })
+
+
+ACTION_FORMS = {
+    "submit": forms.ConfirmForm, "claim": forms.ConfirmForm, "close": forms.ConfirmForm,
+    "assign": forms.AssignForm, "accept": forms.AcceptForm, "decline": forms.DeclineForm,
+    "request_information": forms.InformationRequestForm, "provide_information": forms.InformationResponseForm,
+    "transfer": forms.TransferForm, "withdraw": forms.WithdrawForm,
+}
+
+
+def _run_action(action, actor, case, data, ip):
+    if action == "submit":
+        return services.case_submit(actor=actor, case_id=case.pk, ip=ip)
+    if action == "claim":
+        return services.case_claim(actor=actor, case_id=case.pk, ip=ip)
+    if action == "close":
+        return services.case_close(actor=actor, case_id=case.pk, ip=ip)
+    if action == "assign":
+        return services.case_assign(actor=actor, case_id=case.pk, expert=data["expert"], ip=ip)
+    if action == "accept":
+        return services.case_accept(actor=actor, case_id=case.pk, due_at=data["due_at"],
+                                    patient_informed=data["patient_informed"], ip=ip)
+    if action == "decline":
+        return services.case_decline(actor=actor, case_id=case.pk, reason=data["reason"], ip=ip)
+    if action == "request_information":
+        return services.case_request_information(actor=actor, case_id=case.pk, question=data["question"], ip=ip)
+    if action == "provide_information":
+        return services.case_provide_information(actor=actor, case_id=case.pk, answer=data["answer"], ip=ip)
+    if action == "transfer":
+        return services.case_transfer(actor=actor, case_id=case.pk, note=data["note"], expert=data["expert"],
+                                      network=data["network"], ip=ip)
+    return services.case_withdraw(actor=actor, case_id=case.pk, reason=data["reason"], ip=ip)
+
+
+@login_required
+def case_action(request, pk, action):
+    case = selectors.case_for_user(request.user, pk)
+    if action in ("answer", "amend_report"):
+        return redirect("reports:edit", pk=case.pk)
+    form_class = ACTION_FORMS.get(action)
+    transition = workflow.BY_ACTION.get(action)
+    if form_class is None or transition is None:
+        return _refused(request, case, None, _("Action inconnue."))
+    actor = services.actor_for(request.user)
+    try:
+        workflow.check(actor, case, action)
+    except WorkflowError as exc:
+        return _refused(request, case, transition, str(exc))
+    kwargs = {"case": case} if form_class in (forms.AssignForm, forms.TransferForm) else {}
+    form = form_class(request.POST or None, **kwargs)
+    if request.method == "POST" and form.is_valid():
+        data = dict(form.cleaned_data)
+        if action == "accept":
+            data["due_at"] = form.due_at()
+        try:
+            _run_action(action, actor, case, data, client_ip(request))
+        except WorkflowError as exc:
+            return _refused(request, case, transition, str(exc))
+        except ValidationError as exc:
+            form.add_error(None, _messages_of(exc))
+        else:
+            messages.success(request, f"{transition.done} — {case.reference}")
+            return redirect("cases:detail", pk=case.pk)
+    status = 400 if request.method == "POST" else 200
+    return render(request, "cases/action.html", {"case": case, "transition": transition, "form": form},
+                  status=status)
+
+
+def _refused(request, case, transition, message):
+    return render(request, "cases/action_refused.html", {"case": case, "transition": transition,
+                                                         "message": message}, status=403)
+
+
+@login_required
+@require_POST
+def case_message(request, pk):
+    case = selectors.case_for_user(request.user, pk)
+    form = forms.MessageForm(request.POST)
+    if form.is_valid():
+        try:
+            services.case_post_message(actor=services.actor_for(request.user), case_id=case.pk,
+                                       body=form.cleaned_data["body"], ip=client_ip(request))
+        except WorkflowError as exc:
+            return _refused(request, case, None, str(exc))
+        messages.success(request, _("Message envoyé."))
+        return redirect(f"{case.get_absolute_url()}#fil")
+    messages.error(request, _("Le message est vide."))
+    return redirect("cases:detail", pk=case.pk)
+
+
+@login_required
+def patient_detail(request, pk):
+    patient = selectors.patient_for_user(request.user, pk)
+    audit_log(actor=request.user, action="patient.view", kind=AuditEvent.Kind.READ, obj=patient, patient=patient,
+              ip=client_ip(request), summary=patient.display_name)
+    cases = selectors.patient_cases_for_user(request.user, patient)
+    return render(request, "cases/patient.html", {"patient": patient, "cases": cases[:100]})

@@ -1,0 +1,18 @@
+from django import template
+from django.utils import timezone
+from django.utils.formats import date_format
+
+register = template.Library()
+
+
+@register.filter
+def fr_datetime(value):
+    """23/11/2026 14:05 in Europe/Paris, the format clinicians read."""
+    if not value:
+        return ""
+    return date_format(timezone.localtime(value), "d/m/Y H:i")
+
+
+@register.filter
+def fr_date(value):
+    return date_format(value, "d/m/Y") if value else ""

@@ -1,0 +1,32 @@
+from django.contrib import admin
+
+from teleexpertise.directory.models import Network, NetworkMembership, Organisation, Professional
+
+
+class MembershipInline(admin.TabularInline):
+    model = NetworkMembership
+    autocomplete_fields = ("professional",)
+    extra = 1
+
+
+@admin.register(Professional)
+class ProfessionalAdmin(admin.ModelAdmin):
+    list_display = ("last_name", "first_name", "profession", "specialty", "rpps", "adeli", "organisation")
+    list_filter = ("profession", "specialty")
+    search_fields = ("last_name", "first_name", "rpps", "adeli", "user__email")
+    autocomplete_fields = ("user", "organisation")
+    list_select_related = ("profession", "specialty", "organisation")
+
+
+@admin.register(Organisation)
+class OrganisationAdmin(admin.ModelAdmin):
+    list_display = ("name", "finess", "city")
+    search_fields = ("name", "finess", "city")
+
+
+@admin.register(Network)
+class NetworkAdmin(admin.ModelAdmin):
+    list_display = ("name", "specialty", "organisation", "is_active")
+    list_filter = ("specialty", "is_active")
+    search_fields = ("name",)
+    inlines = [MembershipInline]

@@ -1,0 +1,152 @@
+"""Professionals, their professions and specialties, organisations and expert networks (pools)."""
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+
+from teleexpertise.directory.identifiers import national_id, validate_adeli, validate_finess, validate_rpps
+
+
+class Profession(models.Model):
+    """A TRE_G15 profession ("10" doctor, "50" midwife, "60" nurse...), loaded by a data migration."""
+
+    code = models.CharField(_("code TRE_G15"), max_length=8, primary_key=True)
+    label = models.CharField(_("libellé"), max_length=200)
+    may_be_expert = models.BooleanField(
+        _("peut être requis"), default=False,
+        help_text=_("Seuls les médecins et les sages-femmes peuvent donner un avis de téléexpertise."),
+    )
+
+    class Meta:
+        verbose_name = _("profession")
+        verbose_name_plural = _("professions")
+        ordering = ["label"]
+
+    def __str__(self) -> str:
+        return self.label
+
+
+class Specialty(models.Model):
+    """A TRE_R38 ordinal specialty of doctors ("SM15" dermatology...)."""
+
+    code = models.CharField(_("code TRE_R38"), max_length=16, primary_key=True)
+    label = models.CharField(_("libellé"), max_length=200)
+
+    class Meta:
+        verbose_name = _("spécialité")
+        verbose_name_plural = _("spécialités")
+        ordering = ["label"]
+
+    def __str__(self) -> str:
+        return self.label
+
+
+class Organisation(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    name = models.CharField(_("raison sociale"), max_length=255)
+    finess = models.CharField(_("FINESS"), max_length=9, unique=True, null=True, blank=True,
+                              validators=[validate_finess])
+    city = models.CharField(_("ville"), max_length=120, blank=True)
+    postcode = models.CharField(_("code postal"), max_length=5, blank=True)
+
+    class Meta:
+        verbose_name = _("structure")
+        verbose_name_plural = _("structures")
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.city})" if self.city else self.name
+
+
+class Professional(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
+                                related_name="professional", verbose_name=_("compte"))
+    rpps = models.CharField(_("RPPS"), max_length=11, unique=True, null=True, blank=True, validators=[validate_rpps])
+    adeli = models.CharField(_("ADELI"), max_length=9, unique=True, null=True, blank=True,
+                             validators=[validate_adeli])
+    title = models.CharField(_("civilité d'exercice"), max_length=10, blank=True)
+    first_name = models.CharField(_("prénom"), max_length=150)
+    last_name = models.CharField(_("nom"), max_length=150)
+    profession = models.ForeignKey(Profession, on_delete=models.PROTECT, verbose_name=_("profession"))
+    specialty = models.ForeignKey(Specialty, on_delete=models.PROTECT, null=True, blank=True,
+                                  verbose_name=_("spécialité"))
+    advanced_practice = models.BooleanField(_("infirmier en pratique avancée (IPA)"), default=False)
+    organisation = models.ForeignKey(Organisation, on_delete=models.SET_NULL, null=True, blank=True,
+                                     related_name="professionals", verbose_name=_("structure"))
+    mssante_email = models.EmailField(_("adresse MSSanté"), blank=True)
+    phone = models.CharField(_("téléphone"), max_length=20, blank=True)
+    city = models.CharField(_("ville d'exercice"), max_length=120, blank=True)
+
+    class Meta:
+        verbose_name = _("professionnel de santé")
+        verbose_name_plural = _("professionnels de santé")
+        ordering = ["last_name", "first_name"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(rpps__isnull=False) | Q(adeli__isnull=False), name="professional_has_national_id"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.display_name
+
+    @property
+    def display_name(self) -> str:
+        prefix = f"{self.title} " if self.title else ""
+        return f"{prefix}{self.first_name} {self.last_name.upper()}"
+
+    @property
+    def may_be_expert(self) -> bool:
+        return self.profession.may_be_expert
+
+    @property
+    def national_id(self) -> str:
+        return national_id(rpps=self.rpps or "", adeli=self.adeli or "")
+
+    @property
+    def role_label(self) -> str:
+        label = self.specialty.label if self.specialty_id else self.profession.label
+        return f"{label} (IPA)" if self.advanced_practice else label
+
+
+class Network(models.Model):
+    """A pool of experts for a specialty: a hospital department, a specialised care team (ESS)."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    name = models.CharField(_("nom"), max_length=200)
+    specialty = models.ForeignKey(Specialty, on_delete=models.PROTECT, verbose_name=_("spécialité"))
+    organisation = models.ForeignKey(Organisation, on_delete=models.SET_NULL, null=True, blank=True,
+                                     verbose_name=_("structure"))
+    description = models.TextField(_("description"), blank=True)
+    is_active = models.BooleanField(_("actif"), default=True)
+    members = models.ManyToManyField(Professional, through="NetworkMembership", related_name="networks")
+
+    class Meta:
+        verbose_name = _("réseau")
+        verbose_name_plural = _("réseaux")
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return f"{self.name} — {self.organisation.name}" if self.organisation_id else self.name
+
+
+class NetworkMembership(models.Model):
+    class Role(models.TextChoices):
+        MEMBER = "member", _("membre")
+        DISPATCHER = "dispatcher", _("régulateur")
+
+    network = models.ForeignKey(Network, on_delete=models.CASCADE, related_name="memberships")
+    professional = models.ForeignKey(Professional, on_delete=models.CASCADE, related_name="memberships")
+    role = models.CharField(_("rôle"), max_length=16, choices=Role.choices, default=Role.MEMBER)
+
+    class Meta:
+        verbose_name = _("membre d'un réseau")
+        verbose_name_plural = _("membres des réseaux")
+        constraints = [models.UniqueConstraint(fields=["network", "professional"], name="one_membership")]
+
+    def __str__(self) -> str:
+        return f"{self.professional} — {self.network} ({self.get_role_display()})"

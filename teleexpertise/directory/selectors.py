@@ -1,0 +1,26 @@
+"""Directory reads used by forms and workflow checks (no patient data here)."""
+
+from teleexpertise.directory.models import Network, NetworkMembership, Professional
+
+
+def professional_for_user(user) -> Professional | None:
+    if not user.is_authenticated:
+        return None
+    return Professional.objects.select_related("profession", "specialty", "organisation").filter(user=user).first()
+
+
+def experts_selectable() -> "list[Professional]":
+    return Professional.objects.filter(profession__may_be_expert=True, user__is_active=True).select_related(
+        "profession", "specialty", "organisation"
+    )
+
+
+def networks_active():
+    return Network.objects.filter(is_active=True).select_related("specialty", "organisation")
+
+
+def network_roles(professional: Professional | None) -> dict:
+    """{network_id: role} for the professional's memberships."""
+    if professional is None:
+        return {}
+    return dict(NetworkMembership.objects.filter(professional=professional).values_list("network_id", "role"))

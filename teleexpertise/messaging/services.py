@@ -1,0 +1,30 @@
+"""Thread messages, read markers and notifications. Callers hold the transaction and the permission check."""
+
+from django.utils import timezone
+
+from teleexpertise.audit.models import AuditEvent
+from teleexpertise.audit.services import audit_log
+from teleexpertise.core.jobs import enqueue
+from teleexpertise.messaging.models import Message, Notification, ReadMarker
+
+
+def message_create(*, actor, case, author, body: str, kind: str = Message.Kind.MESSAGE, ip=None) -> Message:
+    message = Message.objects.create(case=case, author=author, body=body, kind=kind)
+    audit_log(actor=actor, action="message.create", kind=AuditEvent.Kind.CREATE, obj=message, case=case, ip=ip,
+              summary=str(message.get_kind_display()))
+    thread_mark_read(user=actor, case=case)
+    return message
+
+
+def thread_mark_read(*, user, case) -> None:
+    ReadMarker.objects.update_or_create(case=case, user=user, defaults={"read_at": timezone.now()})
+
+
+def notify(*, users, case, verb: str) -> None:
+    from teleexpertise.messaging.tasks import send_notification_email
+
+    for user in users:
+        if user is None:
+            continue
+        notification = Notification.objects.create(recipient=user, case=case, verb=str(verb))
+        enqueue(send_notification_email, notification.pk)

@@ -1,0 +1,74 @@
+"""The expert's report (compte-rendu): numbered versions; a signed version never changes."""
+
+import uuid
+
+from django.db import models
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+
+from teleexpertise.cases.models import Case
+from teleexpertise.directory.models import Professional
+
+
+class ReportVersion(models.Model):
+    class Status(models.TextChoices):
+        DRAFT = "draft", _("Brouillon")
+        SIGNED = "signed", _("Signé")
+
+    class Orientation(models.TextChoices):
+        NONE = "none", _("Pas d'orientation particulière (suivi par le requérant)")
+        CONSULTATION = "consultation", _("Consultation en présentiel")
+        TELECONSULTATION = "teleconsultation", _("Téléconsultation")
+        OTHER_PROFESSIONAL = "other_professional", _("Orientation vers un autre professionnel")
+        HOSPITALISATION = "hospitalisation", _("Hospitalisation")
+
+    class Hospitalisation(models.TextChoices):
+        NOT_APPLICABLE = "", _("Sans objet")
+        AVOIDED = "avoided", _("Hospitalisation évitée")
+        NEEDED = "needed", _("Hospitalisation nécessaire")
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    case = models.ForeignKey(Case, on_delete=models.PROTECT, related_name="report_versions")
+    number = models.PositiveSmallIntegerField(_("version"))
+    status = models.CharField(_("statut"), max_length=8, choices=Status.choices, default=Status.DRAFT)
+    author = models.ForeignKey(Professional, on_delete=models.PROTECT, related_name="+", verbose_name=_("expert"))
+    act_at = models.DateTimeField(_("date et heure de l'acte"))
+    answer = models.TextField(_("réponse à la question posée"))
+    conclusion = models.TextField(_("conclusion"))
+    treatments = models.TextField(_("traitements proposés / prescription"), blank=True)
+    prescription_justification = models.TextField(
+        _("justification de la complétude des données (téléprescription)"), blank=True,
+        help_text=_("Obligatoire lorsque le requérant est pharmacien ou auxiliaire médical et qu'un traitement "
+                    "est prescrit."),
+    )
+    exams = models.TextField(_("examens complémentaires"), blank=True)
+    orientation = models.CharField(_("orientation"), max_length=24, choices=Orientation.choices,
+                                   default=Orientation.NONE)
+    orientation_detail = models.TextField(_("précisions sur l'orientation et le suivi"), blank=True)
+    consultation_at = models.DateTimeField(_("date de la consultation fixée"), null=True, blank=True)
+    hospitalisation = models.CharField(_("hospitalisation"), max_length=8, choices=Hospitalisation.choices,
+                                       blank=True, default="")
+    technical_incidents = models.TextField(_("incidents techniques"), blank=True)
+    amendment_reason = models.TextField(_("motif de la correction"), blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    signed_at = models.DateTimeField(_("signé le"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("version de compte-rendu")
+        verbose_name_plural = _("versions de compte-rendu")
+        ordering = ["case", "number"]
+        constraints = [
+            models.UniqueConstraint(fields=["case", "number"], name="one_report_number"),
+            # At most one draft per case: the expert works on one text at a time.
+            models.UniqueConstraint(fields=["case"], condition=Q(status="draft"), name="one_report_draft"),
+            models.CheckConstraint(condition=Q(status="draft") | Q(signed_at__isnull=False),
+                                   name="signed_report_has_time"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.case.reference} v{self.number}"
+
+    @property
+    def is_signed(self) -> bool:
+        return self.status == self.Status.SIGNED

@@ -1,0 +1,88 @@
+"""Writing and signing the report. Signing the first version answers the case; later ones amend it."""
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from teleexpertise.audit.models import AuditEvent
+from teleexpertise.audit.services import audit_log
+from teleexpertise.cases import workflow
+from teleexpertise.cases.services import lock_case, case_answer
+from teleexpertise.cases.workflow import Actor, WorkflowError
+from teleexpertise.reports.models import ReportVersion
+
+CONTENT_FIELDS = ("act_at", "answer", "conclusion", "treatments", "prescription_justification", "exams",
+                  "orientation", "orientation_detail", "consultation_at", "hospitalisation", "technical_incidents",
+                  "amendment_reason")
+# Professions whose requests need the completeness justification when the expert prescribes (TRE_G15):
+# pharmacists and paramedical professions (everyone but doctors and midwives).
+_NO_JUSTIFICATION_NEEDED = {"10", "50"}
+
+
+def _writing_action(case) -> str:
+    return "answer" if case.state == case.State.ACCEPTED else "amend_report"
+
+
+def report_draft_for(case) -> ReportVersion | None:
+    return case.report_versions.filter(status=ReportVersion.Status.DRAFT).first()
+
+
+def report_save_draft(*, actor: Actor, case_id, data: dict, ip=None) -> ReportVersion:
+    with transaction.atomic():
+        case = lock_case(case_id)
+        workflow.check(actor, case, _writing_action(case))
+        draft = report_draft_for(case)
+        if draft is None:
+            last = case.report_versions.order_by("-number").first()
+            draft = ReportVersion(case=case, number=(last.number + 1) if last else 1, author=actor.professional)
+        for name in CONTENT_FIELDS:
+            if name in data:
+                setattr(draft, name, data[name])
+        draft.author = actor.professional
+        draft.save()
+        audit_log(actor=actor.user, action="report.save_draft", kind=AuditEvent.Kind.UPDATE, obj=draft, case=case,
+                  ip=ip, summary=_("Brouillon du compte-rendu, version %(n)s") % {"n": draft.number})
+    return draft
+
+
+def report_validate(version: ReportVersion) -> None:
+    errors = {}
+    if not version.answer.strip():
+        errors["answer"] = _("La réponse à la question posée est obligatoire.")
+    if not version.conclusion.strip():
+        errors["conclusion"] = _("La conclusion est obligatoire.")
+    requester_code = version.case.requester.profession_id
+    if (version.treatments.strip() and requester_code not in _NO_JUSTIFICATION_NEEDED
+            and not version.prescription_justification.strip()):
+        errors["prescription_justification"] = _(
+            "Le requérant n'est ni médecin ni sage-femme : justifiez que les données transmises étaient complètes "
+            "pour proposer ce traitement.")
+    if version.orientation in (ReportVersion.Orientation.CONSULTATION, ReportVersion.Orientation.TELECONSULTATION) \
+            and version.consultation_at is None:
+        errors["consultation_at"] = _("Indiquez la date de la consultation que vous fixez.")
+    if version.number > 1 and not version.amendment_reason.strip():
+        errors["amendment_reason"] = _("Indiquez le motif de la correction.")
+    if errors:
+        raise ValidationError(errors)
+
+
+def report_sign(*, actor: Actor, case_id, ip=None) -> ReportVersion:
+    """Sign the current draft: it becomes immutable; the first signature answers the case."""
+    with transaction.atomic():
+        case = lock_case(case_id)
+        action = _writing_action(case)
+        workflow.check(actor, case, action)
+        draft = report_draft_for(case)
+        if draft is None:
+            raise WorkflowError(_("Aucun brouillon de compte-rendu à signer."))
+        report_validate(draft)
+        now = timezone.now()
+        ReportVersion.objects.filter(pk=draft.pk, status=ReportVersion.Status.DRAFT).update(
+            status=ReportVersion.Status.SIGNED, signed_at=now)
+        draft.status, draft.signed_at = ReportVersion.Status.SIGNED, now
+        audit_log(actor=actor.user, action="report.sign", kind=AuditEvent.Kind.EXECUTE, obj=draft, case=case, ip=ip,
+                  summary=_("Compte-rendu signé, version %(n)s") % {"n": draft.number})
+        if action == "answer":
+            case_answer(actor=actor, case_id=case.pk, ip=ip)
+    return draft

@@ -1,0 +1,20 @@
+from allauth.account.decorators import secure_admin_login
+from django.contrib import admin
+from django.urls import include, path
+from django.views.generic import RedirectView
+
+from teleexpertise.core.views import healthz
+
+admin.autodiscover()
+admin.site.login = secure_admin_login(admin.site.login)  # the admin goes through the same login and 2FA
+admin.site.site_header = "Téléexpertise — administration"
+
+urlpatterns = [
+    path("", RedirectView.as_view(pattern_name="cases:inbox", permanent=False)),
+    path("healthz", healthz, name="healthz"),
+    path("accounts/", include("allauth.urls")),
+    path("i18n/", include("django.conf.urls.i18n")),
+    path("admin/", admin.site.urls),
+    path("", include("teleexpertise.cases.urls")),
+    path("", include("teleexpertise.reports.urls")),
+]

@@ -1,0 +1,25 @@
+import pytest
+from django.test import Client
+
+from tests.factories import Cast
+
+
+@pytest.fixture
+def cast(db):
+    return Cast()
+
+
+@pytest.fixture
+def client_for(cast):
+    """A logged-in client for a member of the cast (demo accounts skip TOTP only in demo mode; see settings)."""
+
+    def make(who):
+        client = Client()
+        user = who if hasattr(who, "email") and not hasattr(who, "profession") else who.user
+        client.force_login(user)
+        session = client.session
+        session["mfa_enrolled"] = True  # the second factor is tested in test_accounts.py
+        session.save()
+        return client
+
+    return make
