@@ -102,6 +102,9 @@ class Case(models.Model):
     def __str__(self) -> str:
         return self.reference
 
+    def get_absolute_url(self) -> str:
+        return reverse("cases:detail", args=[self.pk])
+
     @property
     def is_pooled(self) -> bool:
         return self.state == self.State.SUBMITTED and self.expert_id is None and self.network_id is not None
@@ -115,6 +118,3 @@ class Case(models.Model):
         if self.expert_id:
             return self.expert.display_name
         return str(self.network) if self.network_id else ""
-
-    def get_absolute_url(self) -> str:
-        return reverse("cases:detail", args=[self.pk])

@@ -2,8 +2,8 @@
 
 from datetime import UTC, datetime
 
-from django.db.models import Count, DateTimeField, IntegerField, OuterRef, Q, Subquery, Value, When
 from django.db.models import Case as SqlCase
+from django.db.models import Count, DateTimeField, IntegerField, OuterRef, Q, Subquery, Value, When
 from django.db.models.functions import Coalesce
 from django.http import Http404
 from django.utils import timezone

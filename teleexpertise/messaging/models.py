@@ -43,6 +43,9 @@ class ReadMarker(models.Model):
     class Meta:
         constraints = [models.UniqueConstraint(fields=["case", "user"], name="one_read_marker")]
 
+    def __str__(self) -> str:
+        return f"{self.user_id} read {self.case_id} at {self.read_at:%Y-%m-%d %H:%M}"
+
 
 class Notification(models.Model):
     """Something a user must act on; the e-mail sent for it carries no clinical content."""
@@ -57,3 +60,6 @@ class Notification(models.Model):
     class Meta:
         ordering = ["-created_at"]
         indexes = [models.Index(fields=["recipient", "read_at"], name="notification_unread")]
+
+    def __str__(self) -> str:
+        return f"{self.recipient_id}: {self.verb}"

@@ -8,7 +8,7 @@ from django.utils.translation import gettext as _
 from teleexpertise.audit.models import AuditEvent
 from teleexpertise.audit.services import audit_log
 from teleexpertise.cases import workflow
-from teleexpertise.cases.services import lock_case, case_answer
+from teleexpertise.cases.services import case_answer, lock_case
 from teleexpertise.cases.workflow import Actor, WorkflowError
 from teleexpertise.reports.models import ReportVersion
 
