@@ -63,7 +63,7 @@ def patient_cases_for_user(user, patient):
 # --- Inboxes: a fixed number of queries whatever the number of cases or messages -----------------------
 
 def _with_listing(queryset, user):
-    read_at = ReadMarker.objects.filter(case=OuterRef("pk"), user=user).values("read_at")[:1]
+    read_at = ReadMarker.objects.filter(case=OuterRef("case"), user=user).values("read_at")[:1]  # per message row
     unread = (Message.objects.filter(case=OuterRef("pk"))
               .exclude(author__user=user)
               .filter(created_at__gt=Coalesce(Subquery(read_at), Value(_EPOCH, output_field=DateTimeField())))

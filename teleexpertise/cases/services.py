@@ -51,10 +51,16 @@ def _users(*professionals):
     return [p.user for p in professionals if p is not None and p.user_id]
 
 
-def _transition(*, actor: Actor, case_id, action: str, changes: dict, ip, summary: str = "") -> Case:
-    """Apply one row of the workflow table to a locked case; raises WorkflowError when the row refuses."""
+def _transition(*, actor: Actor, case_id, action: str, changes: dict, ip, summary: str = "", validate=None) -> Case:
+    """Apply one row of the workflow table to a locked case; raises WorkflowError when the row refuses.
+
+    `validate(case)` checks the input against the case once the actor is known to be allowed, so that a
+    user without the right never learns anything from a validation message.
+    """
     case = lock_case(case_id)
     transition = workflow.check(actor, case, action)
+    if validate is not None:
+        validate(case)
     now = timezone.now()
     previous = case.state
     changes = {"state": transition.next_state(case), "updated_at": now, **changes}
@@ -100,13 +106,13 @@ def case_create(*, actor: Actor, ins_nir: str, identity: dict, consent: dict | N
 
 def _create_draft(*, actor: Actor, ins_nir, identity, consent, fields, ip) -> Case:
     patient = patient_get_or_create(actor=actor.user, ins_nir=ins_nir, identity=identity, ip=ip)
-    consent_row = None
-    if consent:
-        consent_row = consent_record(actor=actor.user, patient=patient, informed_by=actor.professional, data=consent,
-                                     ip=ip)
-    case = Case.objects.create(patient=patient, consent=consent_row, requester=actor.professional, **fields)
+    case = Case.objects.create(patient=patient, requester=actor.professional, **fields)
     audit_log(actor=actor.user, action="case.create", kind=AuditEvent.Kind.CREATE, obj=case, case=case, ip=ip,
               summary=_("Brouillon créé"))
+    if consent:
+        case.consent = consent_record(actor=actor.user, patient=patient, informed_by=actor.professional, data=consent,
+                                      case=case, ip=ip)
+        case.save(update_fields=["consent"])
     return case
 
 
@@ -145,12 +151,13 @@ def case_claim(*, actor: Actor, case_id, ip=None) -> Case:
 
 
 def case_assign(*, actor: Actor, case_id, expert: Professional, ip=None) -> Case:
-    with transaction.atomic():
-        case = Case.objects.get(pk=case_id)
+    def validate(case):
         is_member = NetworkMembership.objects.filter(network_id=case.network_id, professional=expert).exists()
         if not is_member or not expert.may_be_expert or expert.pk == case.requester_id:
             raise ValidationError(_("Choisissez un médecin ou une sage-femme membre du réseau."), code="expert")
-        case = _transition(actor=actor, case_id=case_id, action="assign", ip=ip,
+
+    with transaction.atomic():
+        case = _transition(actor=actor, case_id=case_id, action="assign", ip=ip, validate=validate,
                            changes={"expert": expert, "taken_at": timezone.now()},
                            summary=_("Attribuée à %(name)s") % {"name": expert.display_name})
         notify(users=_users(expert), case=case, verb=_("demande qui vous est attribuée"))
@@ -224,14 +231,17 @@ def case_transfer(*, actor: Actor, case_id, note: str, expert: Professional | No
     note = _required(note, _("Expliquez le transfert en quelques mots."))
     if (expert is None) == (network is None):
         raise ValidationError(_("Choisissez soit un expert, soit un réseau."), code="target")
-    if expert is not None and (not expert.may_be_expert or expert.pk == actor.professional_id):
-        raise ValidationError(_("Choisissez un autre médecin ou une sage-femme."), code="expert")
+
+    def validate(case):
+        if expert is not None and (not expert.may_be_expert or expert.pk in (case.expert_id, case.requester_id)):
+            raise ValidationError(_("Choisissez un autre médecin ou une sage-femme."), code="expert")
+
     with transaction.atomic():
         target = expert.display_name if expert else str(network)
         changes = {"expert": expert, "network": network, "due_at": None, "deadline_remaining": None,
                    "resume_state": "", "patient_informed_of_deadline": False, "taken_at": None,
                    "accepted_at": None, "submitted_at": timezone.now()}
-        case = _transition(actor=actor, case_id=case_id, action="transfer", ip=ip, changes=changes,
+        case = _transition(actor=actor, case_id=case_id, action="transfer", ip=ip, changes=changes, validate=validate,
                            summary=_("Transférée à %(to)s : %(note)s") % {"to": target, "note": note[:200]})
         message_create(actor=actor.user, case=case, author=actor.professional,
                        body=_("Demande transférée à %(to)s.\n%(note)s") % {"to": target, "note": note},

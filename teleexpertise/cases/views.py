@@ -147,7 +147,7 @@ def case_action(request, pk, action):
     except WorkflowError as exc:
         return _refused(request, case, transition, str(exc))
     kwargs = {"case": case} if form_class in (forms.AssignForm, forms.TransferForm) else {}
-    form = form_class(request.POST or None, **kwargs)
+    form = form_class(request.POST if request.method == "POST" else None, **kwargs)
     if request.method == "POST" and form.is_valid():
         data = dict(form.cleaned_data)
         if action == "accept":

@@ -47,8 +47,9 @@ def patient_get_or_create(*, actor, ins_nir: str, identity: dict, ip: str | None
     return patient
 
 
-def consent_record(*, actor, patient: Patient, informed_by, data: dict, ip: str | None = None) -> Consent:
+def consent_record(*, actor, patient: Patient, informed_by, data: dict, case=None, ip: str | None = None) -> Consent:
     consent = Consent.objects.create(patient=patient, informed_by=informed_by, **data)
     audit_log(actor=actor, action="consent.record", kind=AuditEvent.Kind.CREATE, obj=consent, patient=patient, ip=ip,
+              case=case,
               summary=f"Consentement : {consent.get_status_display()}")
     return consent
