@@ -9,7 +9,8 @@ from stdnum import luhn
 from teleexpertise.accounts.models import User
 from teleexpertise.cases import services
 from teleexpertise.cases.models import Case
-from teleexpertise.directory.models import Network, NetworkMembership, Organisation, Professional
+from teleexpertise.directory.models import Network, NetworkMembership, Organisation, Profession, Professional
+from teleexpertise.directory.reference import load_reference_codes
 from teleexpertise.patients.models import Consent, Patient
 from teleexpertise.reports.services import report_save_draft, report_sign
 
@@ -68,6 +69,8 @@ class Cast:
     """The fixed cast every view is tried with."""
 
     def __init__(self):
+        if not Profession.objects.exists():  # a transactional test flushed the migration's data
+            load_reference_codes()
         self.hospital = Organisation.objects.create(name="CHU de Test", finess=luhn_number("75", 9), city="Paris")
         self.requester = make_professional("requester@test.fr", specialty="SM54", first="Paul", last="Généraliste")
         self.expert = make_professional("expert@test.fr", specialty="SM15", first="Anne", last="Dermato",

@@ -38,13 +38,17 @@ def _paris(value) -> str:
 
 
 def lock_case(case_id) -> Case:
-    """The case row, locked until the transaction ends (PostgreSQL); SQLite serialises writers instead."""
-    try:
-        return (Case.objects.select_for_update(of=("self",))
-                .select_related("requester__profession", "expert__profession", "network", "consent", "patient")
-                .get(pk=case_id))
-    except Case.DoesNotExist as exc:
-        raise WorkflowError(_("Demande introuvable.")) from exc
+    """The case row, locked until the transaction ends (PostgreSQL); SQLite serialises writers instead.
+
+    The lock is taken on the bare row first and the joined rows read after it: a SELECT ... FOR UPDATE
+    that waited for another transaction re-reads the locked row but not its joins, so a joined read would
+    see the new expert_id with the old (empty) expert.
+    """
+    if not Case.objects.select_for_update().filter(pk=case_id).values_list("pk", flat=True):
+        raise WorkflowError(_("Demande introuvable."))
+    return (Case.objects
+            .select_related("requester__profession", "expert__profession", "network", "consent", "patient")
+            .get(pk=case_id))
 
 
 def _users(*professionals):

@@ -1,0 +1,1 @@
+"""Server-side benchmarks: `python -m bench.run [name]` (see bench/README.md)."""

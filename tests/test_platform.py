@@ -1,0 +1,79 @@
+"""Settings, health check, identifiers: the platform's own ground rules."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+from django.core.exceptions import ValidationError
+from django.urls import reverse
+
+from teleexpertise.directory.identifiers import validate_adeli, validate_finess, validate_rpps
+from teleexpertise.patients.identity import normalise_nir
+from tests.factories import luhn_number, nir
+
+
+def _import_settings(**env):
+    clean = {k: v for k, v in os.environ.items() if k not in ("DEBUG", "SECRET_KEY", "ALLOWED_HOSTS")}
+    return subprocess.run([sys.executable, "-c", "import teleexpertise.settings"], env={**clean, **env},
+                          capture_output=True, text=True, timeout=60)
+
+
+def test_production_refuses_the_development_secret_key():
+    result = _import_settings(DEBUG="0", ALLOWED_HOSTS="te.example.fr")
+    assert result.returncode != 0 and "SECRET_KEY" in result.stderr
+
+
+def test_production_refuses_empty_allowed_hosts():
+    result = _import_settings(DEBUG="0", SECRET_KEY="x" * 50)
+    assert result.returncode != 0 and "ALLOWED_HOSTS" in result.stderr
+
+
+def test_production_starts_when_configured():
+    assert _import_settings(DEBUG="0", SECRET_KEY="x" * 50, ALLOWED_HOSTS="te.example.fr").returncode == 0
+
+
+def test_malformed_boolean_setting_fails_loudly():
+    result = _import_settings(DEBUG="maybe")
+    assert result.returncode != 0 and "DEBUG must be a boolean" in result.stderr
+
+
+def test_healthz_reports_database_and_job_queue(client, db):
+    response = client.get(reverse("healthz"))
+    body = response.json()
+    assert response.status_code == 200 and body["status"] == "ok"
+    assert body["database"]["status"] == "ok" and body["jobs"]["status"] == "ok"
+    assert isinstance(body["jobs"]["pending"], int)
+
+
+def test_nir_key_and_corsica():
+    assert normalise_nir(nir(place="2A004")).startswith("1")
+    assert len(normalise_nir(nir(place="2B033"))) == 15
+    assert normalise_nir("2 84 05 75 123 456 " + nir(sex="2", yymm="8405", place="75123", order="456")[-2:])
+    good = nir()
+    bad = good[:-2] + f"{(int(good[-2:]) + 1) % 97:02d}"
+    with pytest.raises(ValidationError, match="clé"):
+        normalise_nir(bad)
+    with pytest.raises(ValidationError, match="15 caractères"):
+        normalise_nir("12345")
+
+
+@pytest.mark.parametrize(("validator", "value"), [(validate_rpps, luhn_number("10", 11)),
+                                                  (validate_adeli, luhn_number("75", 9)),
+                                                  (validate_finess, luhn_number("75", 9))])
+def test_national_identifiers_are_luhn_checked(validator, value):
+    validator(value)
+    wrong = value[:-1] + str((int(value[-1]) + 1) % 10)
+    with pytest.raises(ValidationError):
+        validator(wrong)
+    with pytest.raises(ValidationError):
+        validator(value[:-1])
+
+
+def test_only_doctors_and_midwives_may_be_experts(db):
+    from teleexpertise.directory.models import Profession
+
+    experts = set(Profession.objects.filter(may_be_expert=True).values_list("code", flat=True))
+    assert experts == {"10", "50"}
+    assert Profession.objects.get(code="60").label == "Infirmier"
+    assert Profession.objects.count() >= 25

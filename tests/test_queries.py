@@ -1,0 +1,55 @@
+"""Query counts of the inboxes and the case page are pinned and do not grow with cases or messages."""
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+
+from teleexpertise.cases import services
+
+
+def _count(client, url, params=None):
+    with CaptureQueriesContext(connection) as ctx:
+        response = client.get(url, params or {})
+    assert response.status_code == 200
+    return len(ctx.captured_queries)
+
+
+def _grow(cast, n):
+    """n more cases of each kind the pages list, each with messages."""
+    for _ in range(n):
+        taken = cast.case_in("taken")
+        cast.case_in("submitted")
+        for who in (cast.requester, cast.expert):
+            services.case_post_message(actor=cast.actor(who), case_id=taken.pk, body="Un message")
+
+
+PAGES = [("expert", {"box": "todo"}), ("colleague", {"box": "pool"}), ("requester", {"box": "requests"}),
+         ("requester", {"box": "search", "q": "DURAND"})]
+
+# Pinned: session, user, professional, network roles, page count, page rows, audit insert, savepoints...
+INBOX_QUERIES = 11
+CASE_PAGE_QUERIES = 18
+
+
+@pytest.mark.parametrize(("who", "params"), PAGES)
+def test_inbox_queries_do_not_grow(cast, client_for, who, params):
+    client = client_for(getattr(cast, who).user)
+    _grow(cast, 2)
+    client.get(reverse("cases:inbox"), params)
+    small = _count(client, reverse("cases:inbox"), params)
+    _grow(cast, 6)
+    assert _count(client, reverse("cases:inbox"), params) == small
+    assert small <= INBOX_QUERIES, small
+
+
+def test_case_page_queries_do_not_grow_with_messages_or_versions(cast, client_for):
+    case = cast.case_in("answered")
+    client = client_for(cast.expert.user)
+    url = reverse("cases:detail", args=[case.pk])
+    client.get(url)  # the first visit creates the read marker; later ones update it
+    small = _count(client, url)
+    for i in range(10):
+        services.case_post_message(actor=cast.actor(cast.requester), case_id=case.pk, body=f"Message {i}")
+    assert _count(client, url) == small
+    assert small <= CASE_PAGE_QUERIES, small
