@@ -218,7 +218,7 @@ def _slowest_statements(samples: list[Sample], top: int = 3) -> list[dict]:
         times = [s.statements[i][2] for s in samples]
         sql, params, _ = samples[-1].statements[i]
         rows.append({"position": i + 1, "p50_ms": round(statistics.median(times), 3),
-                     "max_ms": round(max(times), 3), "sql": sql, "params": [str(p) for p in params or ()]})
+                     "max_ms": round(max(times), 3), "sql": sql, "params": list(params or ())})
     return sorted(rows, key=lambda row: row["p50_ms"], reverse=True)[:top]
 
 

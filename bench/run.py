@@ -7,8 +7,8 @@ database and returns its figures, to which this runner adds the machine, the dat
 import importlib
 import json
 import os
-import platform
 import pkgutil
+import platform
 import sys
 import time
 from datetime import UTC, datetime
@@ -55,7 +55,7 @@ def run_one(name: str, module) -> dict:
               "wall_seconds": round(time.perf_counter() - started, 1)}
     harness.RESULTS_DIR.mkdir(exist_ok=True)
     path = harness.RESULTS_DIR / f"{name}.json"
-    path.write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    path.write_text(json.dumps(result, indent=2, ensure_ascii=False, default=str) + "\n", encoding="utf-8")
     harness.say(f"wrote {path.relative_to(harness.PROJECT_DIR)}")
     return result
 

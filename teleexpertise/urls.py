@@ -17,4 +17,5 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("", include("teleexpertise.cases.urls")),
     path("", include("teleexpertise.reports.urls")),
+    path("", include("teleexpertise.messaging.urls")),
 ]

@@ -42,7 +42,7 @@ def test_two_pool_members_claim_at_once_exactly_one_wins():
     for _ in range(5):
         case = cast.case_in("submitted")
         members = (cast.expert, cast.colleague)
-        results = _race([lambda m=m: services.case_claim(actor=cast.actor(m), case_id=case.pk) for m in members])
+        results = _race([lambda m=m, pk=case.pk: services.case_claim(actor=cast.actor(m), case_id=pk) for m in members])
         winners = [r for r in results if isinstance(r, Case)]
         losers = [r for r in results if isinstance(r, WorkflowError)]
         assert len(winners) == 1 and len(losers) == 1, results

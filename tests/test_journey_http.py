@@ -15,7 +15,8 @@ def _request_form(cast, **overrides):
         "submit_token": "7b8f5f3e-1a7e-4c3b-9d1e-2f6a4b1c9e01", "ins_nir": nir(sex="2", yymm="6203", place="2A004"),
         "birth_name": "Santoni", "first_names": "Maria Antonia", "sex": "F", "birth_date": "1962-03-14",
         "birth_place_code": "2A004", "identity_status": "qualified", "treating_doctor": str(cast.requester.pk),
-        "consent_status": "given", "given_by": "patient", "informed_at": timezone.localtime().strftime("%Y-%m-%dT%H:%M"),
+        "consent_status": "given", "given_by": "patient",
+        "informed_at": timezone.localtime().strftime("%Y-%m-%dT%H:%M"),
         "explained_interest": "on", "explained_practicalities": "on", "explained_right_to_refuse": "on",
         "recipient_kind": "network", "network": str(cast.network.pk),
         "question": "Lésion pigmentée du dos apparue il y a 3 mois, asymétrique : exérèse rapide ?",
@@ -129,3 +130,13 @@ def test_unread_counts_in_the_inbox(cast, client_for):
     expert.get(reverse("cases:detail", args=[case.pk]))
     inbox = expert.get(reverse("cases:inbox"), {"box": "todo"})
     assert [c.unread for c in inbox.context["page"].object_list] == [0]
+
+
+def test_notifications_list_and_clear_when_the_case_is_opened(cast, client_for):
+    case = cast.case_in("submitted")
+    colleague = client_for(cast.colleague.user)
+    page = colleague.get(reverse("messaging:notifications")).content.decode()
+    assert case.reference in page and "file partagée" in page
+    assert "(1" in colleague.get(reverse("cases:inbox")).content.decode()
+    colleague.get(reverse("cases:detail", args=[case.pk]))
+    assert not Notification.objects.filter(recipient=cast.colleague.user, read_at__isnull=True).exists()

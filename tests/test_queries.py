@@ -28,8 +28,8 @@ PAGES = [("expert", {"box": "todo"}), ("colleague", {"box": "pool"}), ("requeste
          ("requester", {"box": "search", "q": "DURAND"})]
 
 # Pinned: session, user, professional, network roles, page count, page rows, audit insert, savepoints...
-INBOX_QUERIES = 11
-CASE_PAGE_QUERIES = 18
+INBOX_QUERIES = 12
+CASE_PAGE_QUERIES = 20
 
 
 @pytest.mark.parametrize(("who", "params"), PAGES)

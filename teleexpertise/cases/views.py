@@ -19,6 +19,11 @@ from teleexpertise.reports.selectors import report_versions
 BOXES = ("todo", "pool", "requests", "search")
 
 
+def audit_case_read(request, case, summary: str) -> None:
+    audit_log(actor=request.user, action="case.view", kind=AuditEvent.Kind.READ, obj=case, case=case,
+              ip=client_ip(request), summary=summary)
+
+
 def _page(request, queryset):
     from django.conf import settings
 
@@ -86,8 +91,7 @@ def _messages_of(exc) -> list[str]:
 def case_detail(request, pk):
     case = selectors.case_for_user(request.user, pk)
     actor = services.actor_for(request.user)
-    audit_log(actor=request.user, action="case.view", kind=AuditEvent.Kind.READ, obj=case, case=case,
-              ip=client_ip(request), summary=case.reference)
+    audit_case_read(request, case, case.reference)
     thread = list(selectors.case_thread(case))
     thread_mark_read(user=request.user, case=case)
     roles = workflow.roles_for(actor, case)
@@ -146,6 +150,8 @@ def case_action(request, pk, action):
         workflow.check(actor, case, action)
     except WorkflowError as exc:
         return _refused(request, case, transition, str(exc))
+    if request.method == "GET":
+        audit_case_read(request, case, f"page {action}")
     kwargs = {"case": case} if form_class in (forms.AssignForm, forms.TransferForm) else {}
     form = form_class(request.POST if request.method == "POST" else None, **kwargs)
     if request.method == "POST" and form.is_valid():

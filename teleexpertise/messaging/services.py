@@ -17,7 +17,10 @@ def message_create(*, actor, case, author, body: str, kind: str = Message.Kind.M
 
 
 def thread_mark_read(*, user, case) -> None:
-    ReadMarker.objects.update_or_create(case=case, user=user, defaults={"read_at": timezone.now()})
+    """The user has seen the case: its messages and its notifications are read."""
+    now = timezone.now()
+    ReadMarker.objects.update_or_create(case=case, user=user, defaults={"read_at": now})
+    Notification.objects.filter(recipient=user, case=case, read_at__isnull=True).update(read_at=now)
 
 
 def notify(*, users, case, verb: str) -> None:
@@ -28,3 +31,7 @@ def notify(*, users, case, verb: str) -> None:
             continue
         notification = Notification.objects.create(recipient=user, case=case, verb=str(verb))
         enqueue(send_notification_email, notification.pk)
+
+
+def notifications_mark_read(*, user) -> int:
+    return Notification.objects.filter(recipient=user, read_at__isnull=True).update(read_at=timezone.now())

@@ -7,6 +7,7 @@ from django.utils.translation import gettext as _
 
 from teleexpertise.audit.services import client_ip
 from teleexpertise.cases import selectors, services, workflow
+from teleexpertise.cases.views import audit_case_read
 from teleexpertise.cases.workflow import WorkflowError
 from teleexpertise.reports.forms import ReportForm
 from teleexpertise.reports.models import ReportVersion
@@ -32,6 +33,8 @@ def report_edit(request, pk):
         workflow.check(actor, case, action)
     except WorkflowError as exc:
         return render(request, "cases/action_refused.html", {"case": case, "message": str(exc)}, status=403)
+    if request.method == "GET":
+        audit_case_read(request, case, "page compte-rendu")
     draft = report_draft_for(case)
     amending = case.report_versions.filter(status=ReportVersion.Status.SIGNED).exists()
     form = ReportForm(request.POST or None, instance=draft, initial=_initial_for(case, draft), amending=amending)

@@ -109,7 +109,9 @@ class TotpCodes:
     def __init__(self):
         self.used = set()
 
-    def code(self, secret: str) -> str:
+    def code(self, secret: str, *, consume: bool = True) -> str:
+        """The code the app shows now. consume=False for enrolment, where allauth checks a code without using it
+        up (ActivateTOTPForm calls validate_totp_code), so the same code may still sign in afterwards."""
         from allauth.mfa import app_settings
         from allauth.mfa.totp.internal.auth import format_hotp_value, hotp_value
 
@@ -121,7 +123,8 @@ class TotpCodes:
             if remaining > self.MARGIN_SECONDS and (secret, counter) not in self.used:
                 break
             time.sleep(remaining + 0.05)  # waits for the next window: a new code, as an app would show it
-        self.used.add((secret, counter))
+        if consume:
+            self.used.add((secret, counter))
         return format_hotp_value(hotp_value(secret, counter))
 
 

@@ -16,3 +16,10 @@ def fr_datetime(value):
 @register.filter
 def fr_date(value):
     return date_format(value, "d/m/Y") if value else ""
+
+
+@register.filter
+def audit_label(action: str) -> str:
+    from teleexpertise.audit.labels import action_label
+
+    return action_label(action)

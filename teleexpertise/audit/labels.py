@@ -1,0 +1,28 @@
+"""Readable names of audit actions, for the case timeline."""
+
+from django.utils.translation import gettext_lazy as _
+
+ACTION_LABELS = {
+    "case.create": _("Brouillon de demande créé"),
+    "case.submit": _("Demande envoyée"),
+    "case.claim": _("Prise en charge depuis la file partagée"),
+    "case.assign": _("Attribuée par le régulateur"),
+    "case.accept": _("Acceptée, délai de réponse fixé"),
+    "case.request_information": _("Compléments demandés"),
+    "case.provide_information": _("Compléments fournis"),
+    "case.decline": _("Déclarée non réalisable"),
+    "case.transfer": _("Transférée"),
+    "case.answer": _("Répondue"),
+    "case.close": _("Clôturée"),
+    "case.withdraw": _("Retirée"),
+    "consent.record": _("Consentement enregistré"),
+    "patient.create": _("Patient enregistré"),
+    "patient.update": _("Identité du patient complétée"),
+    "message.create": _("Message"),
+    "report.save_draft": _("Brouillon du compte-rendu enregistré"),
+    "report.sign": _("Compte-rendu signé"),
+}
+
+
+def action_label(action: str) -> str:
+    return str(ACTION_LABELS.get(action, action))
