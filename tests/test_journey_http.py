@@ -140,3 +140,18 @@ def test_notifications_list_and_clear_when_the_case_is_opened(cast, client_for):
     assert "(1" in colleague.get(reverse("cases:inbox")).content.decode()
     colleague.get(reverse("cases:detail", args=[case.pk]))
     assert not Notification.objects.filter(recipient=cast.colleague.user, read_at__isnull=True).exists()
+
+
+def test_a_draft_is_edited_with_the_same_form_then_sent(cast, client_for):
+    client = client_for(cast.requester.user)
+    form = _request_form(cast)
+    client.post(reverse("cases:new"), {**form, "save": "1"})
+    case = Case.objects.get()
+    page = client.get(reverse("cases:edit", args=[case.pk]))
+    assert page.status_code == 200 and "exérèse rapide" in page.content.decode()
+    edited = {**form, "question": "Lésion du dos : exérèse ou surveillance ?", "send": "1"}
+    assert client.post(reverse("cases:edit", args=[case.pk]), edited).status_code == 302
+    case.refresh_from_db()
+    assert case.state == Case.State.SUBMITTED and case.question.startswith("Lésion du dos")
+    assert case.consent.status == "given" and case.patient.birth_name == "Santoni"
+    assert client.get(reverse("cases:edit", args=[case.pk])).status_code == 403  # no longer a draft

@@ -13,6 +13,7 @@ from teleexpertise.cases import services
 from teleexpertise.cases.models import Case
 from teleexpertise.cases.workflow import TRANSITIONS, WorkflowError
 from teleexpertise.reports.services import report_save_draft, report_sign
+from tests.factories import consent, identity
 
 S = Case.State
 PEOPLE = ("requester", "expert", "colleague", "dispatcher", "outsider")
@@ -21,6 +22,7 @@ PEOPLE = ("requester", "expert", "colleague", "dispatcher", "outsider")
 ALLOWED = {
     ("draft", "submit"): {"requester"},
     ("draft", "withdraw"): {"requester"},
+    ("draft", "edit_draft"): {"requester"},
     ("submitted", "claim"): {"expert", "colleague"},
     ("submitted", "assign"): {"dispatcher"},
     ("submitted", "withdraw"): {"requester"},
@@ -48,7 +50,7 @@ ALLOWED = {
 EXPECTED_STATE = {
     "submit": S.SUBMITTED, "claim": S.TAKEN, "assign": S.TAKEN, "accept": S.ACCEPTED, "decline": S.DECLINED,
     "request_information": S.AWAITING_INFORMATION, "transfer": S.SUBMITTED, "answer": S.ANSWERED,
-    "close": S.CLOSED, "provide_information": S.TAKEN, "withdraw": S.WITHDRAWN,
+    "close": S.CLOSED, "provide_information": S.TAKEN, "edit_draft": S.DRAFT, "withdraw": S.WITHDRAWN,
 }
 REPORT_ACTIONS = ("answer", "amend_report")
 STATES = ["draft", "submitted", "submitted_named", "taken", "awaiting_information", "accepted", "declined",
@@ -66,6 +68,9 @@ def _perform(cast, action, who, case):
     pk = case.pk
     if action == "submit":
         return services.case_submit(actor=actor, case_id=pk)
+    if action == "edit_draft":
+        return services.case_update_draft(actor=actor, case_id=pk, ins_nir=case.patient.ins_nir, identity=identity(),
+                                          consent=consent(), fields={"question": "Question précisée ?"})
     if action == "claim":
         return services.case_claim(actor=actor, case_id=pk)
     if action == "assign":
@@ -156,7 +161,7 @@ def test_accept_refuses_a_deadline_beyond_the_maximum(cast, settings):
 
 
 def test_refused_consent_blocks_submission_with_its_reason(cast):
-    from tests.factories import consent, identity, nir
+    from tests.factories import nir
 
     case = services.case_create(actor=cast.actor(cast.requester), ins_nir=nir(), identity=identity(),
                                 consent=consent("refused"), question="Avis ?", network=cast.network)
@@ -204,7 +209,7 @@ def test_signed_report_never_changes_and_amendment_keeps_old_version(cast):
 def test_pharmacist_request_needs_justification_for_a_prescription(cast):
     from django.core.exceptions import ValidationError
 
-    from tests.factories import consent, identity, make_professional, nir
+    from tests.factories import make_professional, nir
 
     pharmacist = make_professional("pharma@test.fr", profession="21", first="Lina", last="Officine")
     case = services.case_create(actor=cast.actor(pharmacist), ins_nir=nir(), identity=identity(), consent=consent(),

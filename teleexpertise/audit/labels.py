@@ -4,6 +4,7 @@ from django.utils.translation import gettext_lazy as _
 
 ACTION_LABELS = {
     "case.create": _("Brouillon de demande créé"),
+    "case.edit_draft": _("Brouillon modifié"),
     "case.submit": _("Demande envoyée"),
     "case.claim": _("Prise en charge depuis la file partagée"),
     "case.assign": _("Attribuée par le régulateur"),

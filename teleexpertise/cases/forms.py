@@ -144,6 +144,31 @@ class CaseRequestForm(forms.Form):
             "explained_right_to_refuse": d["explained_right_to_refuse"],
         }
 
+    @classmethod
+    def initial_from(cls, case: Case) -> dict:
+        """The form as the requester left the draft."""
+        patient, consent = case.patient, case.consent
+        initial = {name: getattr(patient, name) for name in (
+            "birth_name", "used_name", "first_names", "sex", "birth_date", "birth_place_code", "identity_status",
+            "treating_doctor", "treating_doctor_name")}
+        initial.update(ins_nir=patient.ins_nir, question=case.question, context=case.context, priority=case.priority,
+                       mode=case.mode, network=case.network, expert=case.expert, submit_token=uuid.uuid4(),
+                       recipient_kind="expert" if case.expert_id else "network")
+        if consent is not None:
+            initial.update(consent_status=consent.status, given_by=consent.given_by,
+                           representative_name=consent.representative_name,
+                           impossible_reason=consent.impossible_reason, impossible_detail=consent.impossible_detail,
+                           informed_at=timezone.localtime(consent.informed_at).replace(second=0, microsecond=0),
+                           explained_interest=consent.explained_interest,
+                           explained_practicalities=consent.explained_practicalities,
+                           explained_right_to_refuse=consent.explained_right_to_refuse)
+        return initial
+
+    def case_fields(self) -> dict:
+        d = self.cleaned_data
+        return {"question": d["question"], "context": d["context"], "priority": d["priority"], "mode": d["mode"],
+                **self.recipient()}
+
     def recipient(self) -> dict:
         d = self.cleaned_data
         if d["recipient_kind"] == "expert":

@@ -120,6 +120,33 @@ def _create_draft(*, actor: Actor, ins_nir, identity, consent, fields, ip) -> Ca
     return case
 
 
+def case_update_draft(*, actor: Actor, case_id, ins_nir: str, identity: dict, consent: dict | None, fields: dict,
+                      send: bool = False, ip=None) -> Case:
+    """Rewrite a draft from the request form; a changed consent is a new consent record (history is kept)."""
+    with transaction.atomic():
+        case = lock_case(case_id)
+        workflow.check(actor, case, "edit_draft")
+        patient = patient_get_or_create(actor=actor.user, ins_nir=ins_nir, identity=identity, ip=ip)
+        changes = {**fields, "patient": patient, "updated_at": timezone.now()}
+        if consent and not _same_consent(case.consent, patient, consent):
+            changes["consent"] = consent_record(actor=actor.user, patient=patient, informed_by=actor.professional,
+                                                data=consent, case=case, ip=ip)
+        for name, value in changes.items():
+            setattr(case, name, value)
+        case.save(update_fields=list(changes))
+        audit_log(actor=actor.user, action="case.edit_draft", kind=AuditEvent.Kind.UPDATE, obj=case, case=case,
+                  ip=ip, summary=_("Brouillon modifié"))
+        if send:
+            case = case_submit(actor=actor, case_id=case.pk, ip=ip)
+    return case
+
+
+def _same_consent(current, patient, data: dict) -> bool:
+    if current is None or current.patient_id != patient.pk:
+        return False
+    return all(getattr(current, name) == value for name, value in data.items())
+
+
 def case_submit(*, actor: Actor, case_id, ip=None) -> Case:
     with transaction.atomic():
         case = _transition(actor=actor, case_id=case_id, action="submit", ip=ip,

@@ -7,6 +7,7 @@ urlpatterns = [
     path("cases/", views.inbox, name="inbox"),
     path("cases/new/", views.case_new, name="new"),
     path("cases/<uuid:pk>/", views.case_detail, name="detail"),
+    path("cases/<uuid:pk>/edit/", views.case_edit, name="edit"),
     path("cases/<uuid:pk>/do/<slug:action>/", views.case_action, name="action"),
     path("cases/<uuid:pk>/messages/", views.case_message, name="message"),
     path("patients/<uuid:pk>/", views.patient_detail, name="patient"),

@@ -83,6 +83,34 @@ def case_new(request):
     return render(request, "cases/new.html", {"form": form}, status=status)
 
 
+@login_required
+def case_edit(request, pk):
+    case = selectors.case_for_user(request.user, pk)
+    actor = services.actor_for(request.user)
+    try:
+        workflow.check(actor, case, "edit_draft")
+    except WorkflowError as exc:
+        return _refused(request, case, workflow.BY_ACTION["edit_draft"], str(exc))
+    if request.method == "GET":
+        audit_case_read(request, case, "page brouillon")
+    form = forms.CaseRequestForm(request.POST or None, requester=actor.professional,
+                                 initial=forms.CaseRequestForm.initial_from(case))
+    if request.method == "POST" and form.is_valid():
+        try:
+            case = services.case_update_draft(
+                actor=actor, case_id=case.pk, ins_nir=form.cleaned_data["ins_nir"], identity=form.identity(),
+                consent=form.consent(), fields=form.case_fields(), send="send" in request.POST, ip=client_ip(request))
+        except (WorkflowError, ValidationError) as exc:
+            form.add_error(None, _messages_of(exc))
+        else:
+            sent = case.state == Case.State.SUBMITTED
+            messages.success(request, _("Demande envoyée à %(to)s.") % {"to": case.recipient_label} if sent
+                             else _("Brouillon enregistré."))
+            return redirect("cases:detail", pk=case.pk)
+    status = 400 if request.method == "POST" else 200
+    return render(request, "cases/new.html", {"form": form, "case": case}, status=status)
+
+
 def _messages_of(exc) -> list[str]:
     return list(exc.messages) if isinstance(exc, ValidationError) else [str(exc)]
 
@@ -141,6 +169,8 @@ def case_action(request, pk, action):
     case = selectors.case_for_user(request.user, pk)
     if action in ("answer", "amend_report"):
         return redirect("reports:edit", pk=case.pk)
+    if action == "edit_draft":
+        return redirect("cases:edit", pk=case.pk)
     form_class = ACTION_FORMS.get(action)
     transition = workflow.BY_ACTION.get(action)
     if form_class is None or transition is None:

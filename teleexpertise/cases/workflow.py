@@ -89,6 +89,7 @@ def _t(action, sources, target, roles, label, checks=(), done=""):
 TRANSITIONS: tuple[Transition, ...] = (
     _t("submit", {S.DRAFT}, S.SUBMITTED, {REQUESTER}, _("Envoyer la demande"),
        (_has_question, _has_consent, _consent_allows, _has_recipient), _("Demande envoyée")),
+    _t("edit_draft", {S.DRAFT}, UNCHANGED, {REQUESTER}, _("Modifier le brouillon"), done=_("Brouillon modifié")),
     _t("claim", {S.SUBMITTED}, S.TAKEN, {POOL_MEMBER}, _("Prendre en charge"), (_is_pooled,),
        _("Vous avez pris en charge la demande")),
     _t("assign", {S.SUBMITTED}, S.TAKEN, {DISPATCHER}, _("Attribuer à un membre du réseau"), (_is_pooled,),
