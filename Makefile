@@ -26,8 +26,8 @@ $(VENV)/.installed-dev: pyproject.toml $(VENV)/.installed
 install: system-check $(VENV)/.installed
 install-dev: system-check $(VENV)/.installed-dev
 
-messages:
-	@cd teleexpertise && ../$(BIN)/django-admin compilemessages --ignore=.venv -v 0
+messages:  # the settings module makes compilemessages include LOCALE_PATHS (locale_allauth is not named locale)
+	@cd teleexpertise && DJANGO_SETTINGS_MODULE=teleexpertise.settings_test ../$(BIN)/python ../manage.py compilemessages --ignore=.venv -v 0
 
 run: install messages
 	@mkdir -p var

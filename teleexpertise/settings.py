@@ -175,7 +175,8 @@ PAGE_SIZE = env_int("PAGE_SIZE", 25)
 # --- Internationalisation: French first, English available.
 LANGUAGE_CODE = "fr"
 LANGUAGES = [("fr", _("Français")), ("en", _("English"))]
-LOCALE_PATHS = [BASE_DIR / "locale"]
+# locale_allauth: hand-kept French overrides of allauth messages; listed here so they win over allauth's catalog.
+LOCALE_PATHS = [BASE_DIR / "locale", BASE_DIR / "locale_allauth"]
 USE_I18N = True
 USE_TZ = True
 TIME_ZONE = "Europe/Paris"

@@ -59,15 +59,7 @@ def browser():
 
 
 @pytest.fixture
-def cache_table(transactional_db):
-    """The login rate limits and TOTP replay protection use the database cache, which migrations do not create."""
-    from django.core.management import call_command
-
-    call_command("createcachetable", verbosity=0)
-
-
-@pytest.fixture
-def new_page(browser, live_server, cache_table, request):
+def new_page(browser, live_server, transactional_db, request):
     """new_page(name): a page in a fresh browser context (one per person), French locale, Paris time.
 
     On failure every page is saved to test-artifacts/failure-<test>-<name>.png (and .html) for diagnosis.

@@ -29,6 +29,17 @@ INFO_REQUEST = "Pouvez-vous joindre une photo dermoscopique et la taille exacte 
 INFO_ANSWER = "Lésion de 7 mm, bords irréguliers ; photo dermoscopique faite ce jour, jointe au dossier."
 REPORT_ANSWER = "Aspect compatible avec un naevus atypique ; pas de signe de mélanome invasif."
 REPORT_CONCLUSION = "Exérèse à visée diagnostique conseillée, sans urgence."
+HISTORY = [  # audit action (data-action) and the label the timeline shows for it
+    ("case.create", "Brouillon de demande créé"),
+    ("case.submit", "Demande envoyée"),
+    ("case.claim", "Prise en charge depuis la file partagée"),
+    ("case.request_information", "Compléments demandés"),
+    ("case.provide_information", "Compléments fournis"),
+    ("case.accept", "Acceptée, délai de réponse fixé"),
+    ("report.sign", "Compte-rendu signé"),
+    ("case.answer", "Répondue"),
+    ("case.close", "Clôturée"),
+]
 
 
 # --- Small steps, as a person does them ----------------------------------------------------------------
@@ -36,9 +47,9 @@ REPORT_CONCLUSION = "Exérèse à visée diagnostique conseillée, sans urgence.
 def sign_in_with_password(page, email):
     page.goto("/accounts/login/")
     expect(page.get_by_role("heading", name="Connexion", level=1)).to_be_visible()
-    page.get_by_label(re.compile(r"^(Courriel|E-mail)")).fill(email)
+    page.get_by_label(re.compile(r"courriel|e-mail", re.IGNORECASE)).fill(email)
     page.get_by_label("Mot de passe").fill(PASSWORD)
-    page.get_by_role("button", name="Connexion").click()
+    page.get_by_role("button", name="Se connecter").click()
 
 
 def sign_in(page, email, secret, totp):
@@ -54,14 +65,8 @@ def sign_in(page, email, secret, totp):
 
 def enrol_totp(page, totp) -> str:
     """The first sign-in: the mandatory second factor sends the user to enrol; the secret is read on the page."""
-    page.wait_for_url(re.compile(r"/accounts/(reauthenticate/\?next=.*totp.*activate|2fa/totp/activate/$)"))
-    if "/reauthenticate/" in page.url:
-        # allauth asks for the password again before adding an authenticator, even seconds after sign-in
-        # (MFA_REAUTHENTICATION_REQUIRED defaults to True and the sign-in itself does not count as recent).
-        expect(page.get_by_role("heading", name="Confirmer l'accès", level=1)).to_be_visible()
-        page.get_by_label("Mot de passe").fill(PASSWORD)
-        page.get_by_role("button", name="Confirmer").click()
-        page.wait_for_url("**/accounts/2fa/totp/activate/")
+    # Straight to enrolment: the password just typed is not asked again (AccountAdapter.is_reauthentication_required).
+    page.wait_for_url("**/accounts/2fa/totp/activate/")
     expect(page.get_by_role("heading", name=re.compile("Activer"), level=1)).to_be_visible()
     secret = page.get_by_label("Secret d'authentification").input_value()
     assert re.fullmatch(r"[A-Z2-7]{32}", secret), secret
@@ -157,7 +162,7 @@ def test_request_answered_and_closed_through_the_ui(new_page, totp):
     fill_request(requester, ins=bad_nir, question=QUESTION)
     requester.get_by_role("button", name="Envoyer la demande").click()
     alert = requester.get_by_role("alert")
-    expect(alert).to_contain_text("La demande n'a pas été enregistrée")
+    expect(alert).to_contain_text("Rien n'a été enregistré")
     expect(alert).to_contain_text("La clé du matricule INS (NIR) ne correspond pas : vérifiez chaque chiffre.")
     expect(requester.locator("#id_ins_nir_error")).to_contain_text("La clé du matricule INS (NIR) ne correspond pas")
     expect(requester.get_by_label("Question posée à l'expert")).to_have_value(QUESTION)
@@ -249,14 +254,17 @@ def test_request_answered_and_closed_through_the_ui(new_page, totp):
     expect_state(requester, "Clôturée")
     expect(requester.get_by_role("link", name="Clôturer (compte-rendu reçu)")).to_have_count(0)
 
-    # The history lists every step, in order.
+    # The history lists every step, in order, with readable labels and who did it.
     history = requester.get_by_role("region", name="Historique", exact=True).get_by_role("list").first
-    expect(history.get_by_role("listitem").last).to_contain_text("case.close")
-    events = history.get_by_role("listitem").locator("code").all_inner_texts()
-    steps = ["case.create", "case.submit", "case.claim", "case.request_information", "case.provide_information",
-             "case.accept", "case.answer", "case.close"]
-    assert [e for e in events if e in steps] == steps, events
-    assert "report.sign" in events, events
+    items = history.get_by_role("listitem")
+    expect(items.last).to_contain_text("Clôturée par le requérant")
+    rows = items.evaluate_all(
+        "items => items.map(li => [li.querySelector('[data-action]')?.dataset.action || '', li.innerText])")
+    steps = {action: text for action, text in rows if action in dict(HISTORY)}
+    assert [action for action, _ in rows if action in steps] == [action for action, _ in HISTORY], rows
+    for action, label in HISTORY:
+        assert label in steps[action], (action, steps[action])
+    assert "Anne Dermato" in steps["case.claim"] and "Paul Généraliste" in steps["case.close"], rows
 
     # At phone width the case page fits: no horizontal scrolling.
     phone = requester.context.new_page()

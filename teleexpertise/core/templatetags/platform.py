@@ -23,3 +23,9 @@ def audit_label(action: str) -> str:
     from teleexpertise.audit.labels import action_label
 
     return action_label(action)
+
+
+@register.filter
+def actor_name(label: str) -> str:
+    """The name part of an audit actor label ("Name <email>"): colleagues see names, not addresses."""
+    return label.split(" <", 1)[0]
