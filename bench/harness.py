@@ -10,6 +10,7 @@ import os
 import statistics
 import sys
 import time
+import warnings
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -61,6 +62,7 @@ def setup_django() -> None:
     import django
     from django.conf import settings
 
+    warnings.filterwarnings("ignore", message="No directory at", module="django.core.handlers.base")  # whitenoise
     django.setup()
     settings.DEBUG = False  # as in production and in Django's test runner: no query log, no template debug
 

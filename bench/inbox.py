@@ -24,13 +24,13 @@ from teleexpertise.accounts.models import User
 from teleexpertise.audit.models import AuditEvent
 from teleexpertise.cases.models import Case
 from teleexpertise.directory.models import Network, NetworkMembership, Organisation, Professional, Specialty
-from teleexpertise.messaging.models import Message, ReadMarker
+from teleexpertise.messaging.models import Message, Notification, ReadMarker
 from teleexpertise.patients.models import Consent, Patient
 from teleexpertise.reports.models import ReportVersion
 from tests.factories import Cast
 
 NAME = "inbox"
-DATA_VERSION = 1  # bump when the generated data changes: kept databases (BENCH_KEEPDB=1) are then rebuilt
+DATA_VERSION = 2  # bump when the generated data changes: kept databases (BENCH_KEEPDB=1) are then rebuilt
 SEED = 1789
 BATCH = 5_000
 TARGET_P95_MS = 50.0
@@ -62,6 +62,9 @@ CLOSING_ACTION = {S.WITHDRAWN: "case.withdraw", S.DECLINED: "case.decline", S.CL
 STEP_ACTION = {"submitted_at": "case.submit", "taken_at": "case.claim", "accepted_at": "case.accept",
                "answered_at": "case.answer"}
 EXPERT_STEPS = {"taken_at", "accepted_at", "answered_at"}
+REQUESTER_NEWS = {"taken_at": "demande prise en charge", "accepted_at": "demande acceptée, délai de réponse fixé",
+                  "answered_at": "compte-rendu disponible"}
+UNREAD_WINDOW = timedelta(days=7)  # older notifications have been read (case opened or "mark all read")
 
 SPECIALTIES = ("SM04", "SM16", "SM21", "SM24", "SM27", "SM30", "SM32", "SM34", "SM36", "SM38", "SM40", "SM41",
                "SM42", "SM48", "SM18", "SM58", "SM12", "SM08", "SM20")  # + the cast's dermatology (SM15)
@@ -109,6 +112,7 @@ class World:
     rng: random.Random
     now: datetime
     networks: list = field(default_factory=list)  # [(network_id, [expert_id, ...])]
+    members_of: dict = field(default_factory=dict)  # network_id -> [expert_id, ...]
     experts: list = field(default_factory=list)
     requesters: list = field(default_factory=list)
     user_of: dict = field(default_factory=dict)  # professional id -> user id
@@ -209,6 +213,7 @@ def build_directory(world: World, cast: Cast, cases: int) -> None:
         NetworkMembership.objects.bulk_create([NetworkMembership(network_id=network.pk, professional_id=pid)
                                                for pid in new])
         world.networks.append((network.pk, members + new))
+        world.members_of[network.pk] = members + new
         world.experts.extend(members + new)
     for pro in (cast.expert, cast.colleague, cast.requester):
         world.user_of[pro.pk] = pro.user_id
@@ -332,6 +337,33 @@ def report_for(world: World, case: Case) -> list[ReportVersion]:
                           conclusion="Surveillance clinique ; nouvelle demande si évolution.")]
 
 
+def _notification(world: World, case: Case, pid, verb: str, at: datetime) -> Notification:
+    rng = world.rng
+    unread = world.now - at < UNREAD_WINDOW and rng.random() < 0.5
+    read_at = None if unread else min(world.now, at + timedelta(hours=rng.uniform(0.1, 48)))
+    return Notification(id=world.uuid(), recipient_id=world.user_of[pid], case_id=case.pk, verb=verb, created_at=at,
+                        read_at=read_at)
+
+
+def notifications_for(world: World, case: Case) -> list[Notification]:
+    """As the services send them: the new case to the expert or to every pool member, then news to each side."""
+    if case.state == S.DRAFT:
+        return []
+    if case.network_id:
+        recipients, verb = world.members_of[case.network_id], "nouvelle demande dans la file partagée"
+    else:
+        recipients, verb = [case.expert_id], "nouvelle demande"
+    out = [_notification(world, case, pid, verb, case.submitted_at) for pid in recipients]
+    for step, news in REQUESTER_NEWS.items():
+        if getattr(case, step) and (step != "taken_at" or case.network_id):
+            out.append(_notification(world, case, case.requester_id, news, getattr(case, step)))
+    if case.state == S.DECLINED:
+        out.append(_notification(world, case, case.requester_id, "téléexpertise non réalisable", case.closed_at))
+    elif case.state == S.WITHDRAWN and case.expert_id:
+        out.append(_notification(world, case, case.expert_id, "demande retirée par le requérant", case.closed_at))
+    return out
+
+
 def _event(world: World, case: Case, action: str, kind: str, at: datetime, pid) -> AuditEvent:
     user_id = world.user_of[pid]
     rng = world.rng
@@ -371,6 +403,7 @@ def build_cases(world: World, count: int) -> None:
             ReadMarker: [r for case in cases for r in read_markers_for(world, case, messages[case.pk])],
             ReportVersion: [v for case in cases for v in report_for(world, case)],
             AuditEvent: [e for case in cases for e in audit_for(world, case)],
+            Notification: [n for case in cases for n in notifications_for(world, case)],
         }
         with transaction.atomic():
             Consent.objects.bulk_create(consents)
@@ -403,6 +436,7 @@ def generate(config: Config) -> dict:
 def counts() -> dict:
     models = {"cases": Case, "patients": Patient, "consents": Consent, "messages": Message,
               "read_markers": ReadMarker, "report_versions": ReportVersion, "audit_events": AuditEvent,
+              "notifications": Notification,
               "professionals": Professional, "networks": Network}
     return {key: model.objects.count() for key, model in models.items()}
 

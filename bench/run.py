@@ -32,13 +32,18 @@ def discover() -> dict:
     return found
 
 
-def _context(database: dict) -> dict:
+def _load() -> list[float]:
+    """1, 5 and 15-minute load averages: other work on the machine skews the timings."""
+    return [round(x, 2) for x in os.getloadavg()] if hasattr(os, "getloadavg") else []
+
+
+def _context(database: dict, load_before: list[float]) -> dict:
     import django
 
     return {
         "timestamp": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": {"cores": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(),
-                    "django": django.get_version()},
+                    "django": django.get_version(), "load_before": load_before, "load_after": _load()},
         "database": database,
     }
 
@@ -46,12 +51,12 @@ def _context(database: dict) -> dict:
 def run_one(name: str, module) -> dict:
     keepdb = harness.env_flag("BENCH_KEEPDB")
     harness.say(f"== {name} ==")
-    started = time.perf_counter()
+    started, load_before = time.perf_counter(), _load()
     with harness.throwaway_database(name, keepdb=keepdb):
         database = harness.database_info()
         harness.say(f"database: {database['vendor']} {database['version']} ({database['name']}), keepdb={keepdb}")
         figures = module.run()
-    result = {"benchmark": name, **_context(database), **figures,
+    result = {"benchmark": name, **_context(database, load_before), **figures,
               "wall_seconds": round(time.perf_counter() - started, 1)}
     harness.RESULTS_DIR.mkdir(exist_ok=True)
     path = harness.RESULTS_DIR / f"{name}.json"
