@@ -155,3 +155,20 @@ def test_a_draft_is_edited_with_the_same_form_then_sent(cast, client_for):
     assert case.state == Case.State.SUBMITTED and case.question.startswith("Lésion du dos")
     assert case.consent.status == "given" and case.patient.birth_name == "Santoni"
     assert client.get(reverse("cases:edit", args=[case.pk])).status_code == 403  # no longer a draft
+
+
+def test_notification_emails_carry_no_clinical_content_and_can_be_muted(cast, django_capture_on_commit_callbacks):
+    from django.core import mail
+
+    from teleexpertise.messaging.services import notification_emails_muted
+
+    with django_capture_on_commit_callbacks(execute=True):
+        case = cast.case_in("submitted")
+    sent = [m for m in mail.outbox if case.reference in m.body]
+    assert sent and all("DURAND" not in m.body and "Lésion" not in m.body for m in sent)
+    mail.outbox.clear()
+    with notification_emails_muted(), django_capture_on_commit_callbacks(execute=True) as callbacks:
+        cast.case_in("submitted")
+    assert callbacks == []
+    assert mail.outbox == []
+    assert Notification.objects.count() >= 2

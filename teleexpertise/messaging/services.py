@@ -1,5 +1,8 @@
 """Thread messages, read markers and notifications. Callers hold the transaction and the permission check."""
 
+from contextlib import contextmanager
+from contextvars import ContextVar
+
 from django.utils import timezone
 
 from teleexpertise.audit.models import AuditEvent
@@ -23,6 +26,19 @@ def thread_mark_read(*, user, case) -> None:
     Notification.objects.filter(recipient=user, case=case, read_at__isnull=True).update(read_at=now)
 
 
+_emails_enabled: ContextVar[bool] = ContextVar("notification_emails_enabled", default=True)
+
+
+@contextmanager
+def notification_emails_muted():
+    """In-app notifications only: for replaying history (demo data, imports) without mailing anyone."""
+    token = _emails_enabled.set(False)
+    try:
+        yield
+    finally:
+        _emails_enabled.reset(token)
+
+
 def notify(*, users, case, verb: str) -> None:
     from teleexpertise.messaging.tasks import send_notification_email
 
@@ -30,7 +46,8 @@ def notify(*, users, case, verb: str) -> None:
         if user is None:
             continue
         notification = Notification.objects.create(recipient=user, case=case, verb=str(verb))
-        enqueue(send_notification_email, notification.pk)
+        if _emails_enabled.get():
+            enqueue(send_notification_email, notification.pk)
 
 
 def notifications_mark_read(*, user) -> int:
