@@ -201,5 +201,7 @@ LOGGING = {
     "formatters": {"json": {"()": "teleexpertise.core.logging.JsonFormatter"}},
     "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "json"}},
     "root": {"handlers": ["stderr"], "level": LOG_LEVEL},
-    "loggers": {"huey": {"level": "WARNING"}, "django.db.backends": {"level": "INFO"}},
+    # huey's consumer adds a plain-text handler unless its logger already has one.
+    "loggers": {"huey": {"handlers": ["stderr"], "level": "INFO", "propagate": False},
+                "django.db.backends": {"level": "INFO"}},
 }

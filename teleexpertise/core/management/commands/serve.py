@@ -23,7 +23,8 @@ class Command(BaseCommand):
     def handle(self, *args, host, port, workers, **options):
         manage = [sys.executable, str(settings.PROJECT_DIR / "manage.py")]
         web = [sys.executable, "-m", "gunicorn", "teleexpertise.wsgi:application", "--bind", f"{host}:{port}",
-               "--workers", str(workers), "--threads", "4", "--worker-class", "gthread", "--access-logfile", "-"]
+               "--workers", str(workers), "--threads", "4", "--worker-class", "gthread",
+               "--config", "python:teleexpertise.gunicorn_conf"]
         children = [subprocess.Popen(manage + ["run_huey"]), subprocess.Popen(web, cwd=settings.PROJECT_DIR)]  # noqa: S603
         logger.info("serving", extra={"url": f"http://{host}:{port}/"})
         stop = []
