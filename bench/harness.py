@@ -5,13 +5,14 @@ configured one plus `_bench_<name>` (PostgreSQL) or `var/bench_<name>.sqlite3` (
 Django's test-database machinery and dropped at the end unless BENCH_KEEPDB=1.
 """
 
+import io
 import json
 import os
 import statistics
 import sys
 import time
 import warnings
-from contextlib import contextmanager
+from contextlib import contextmanager, redirect_stdout
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -80,7 +81,8 @@ def _create(keepdb: bool) -> None:
     from django.db import connection
 
     connection.close()
-    connection.creation.create_test_db(verbosity=0, autoclobber=True, serialize=False, keepdb=keepdb)
+    with redirect_stdout(io.StringIO()):  # createcachetable says "already exists" on a kept database
+        connection.creation.create_test_db(verbosity=0, autoclobber=True, serialize=False, keepdb=keepdb)
     with connection.cursor() as cursor:
         cursor.execute(f"CREATE TABLE IF NOT EXISTS {META_TABLE} (name VARCHAR(64) PRIMARY KEY, value TEXT)")
 
@@ -102,6 +104,9 @@ def throwaway_database(benchmark: str, *, keepdb: bool):
 
 def recreate_database() -> None:
     """Start again from an empty, migrated database (kept data that does not match the run)."""
+    from django.db import connection
+
+    connection.creation.destroy_test_db(verbosity=0)  # drops it; the connection keeps pointing at its name
     _create(keepdb=False)
 
 
@@ -123,6 +128,24 @@ def write_meta(benchmark: str, value: dict) -> None:
                        [benchmark, json.dumps(value)])
 
 
+def bulk_insert(model, objs: list, batch_size: int = 5_000) -> None:
+    """bulk_create, or COPY on PostgreSQL (several times faster for millions of rows). Primary keys left to the
+    database are not set back on the objects. Values go as Python values, adapted by psycopg."""
+    from django.db import connection
+
+    if not objs:
+        return
+    if connection.vendor != "postgresql":
+        model.objects.bulk_create(objs, batch_size=batch_size)
+        return
+    fields = [f for f in model._meta.concrete_fields if not (f.primary_key and getattr(objs[0], f.attname) is None)]
+    columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
+    sql = f"COPY {connection.ops.quote_name(model._meta.db_table)} ({columns}) FROM STDIN"
+    with connection.cursor() as cursor, cursor.cursor.copy(sql) as copy:
+        for obj in objs:
+            copy.write_row([f.pre_save(obj, True) for f in fields])  # pre_save: auto_now_add values
+
+
 def analyze() -> None:
     """Fresh planner statistics (and, on PostgreSQL, a visibility map), as autovacuum would leave them."""
     from django.db import connection
@@ -141,7 +164,22 @@ def database_info() -> dict:
             version = cursor.fetchone()[0]
     else:
         version = connection.Database.sqlite_version if connection.vendor == "sqlite" else "?"
-    return {"vendor": connection.vendor, "version": version, "name": str(connection.settings_dict["NAME"])}
+    return {"vendor": connection.vendor, "version": version, "name": str(connection.settings_dict["NAME"]),
+            "connect_ms": connect_ms()}
+
+
+def connect_ms(samples: int = 10) -> float:
+    """Median time to open a connection: what every request pays on top when DB_CONN_MAX_AGE=0 (the default);
+    the measured requests themselves share one connection, as with persistent connections."""
+    from django.db import connection
+
+    times = []
+    for _ in range(samples):
+        connection.close()
+        start = time.perf_counter()
+        connection.ensure_connection()
+        times.append((time.perf_counter() - start) * 1000)
+    return round(statistics.median(times), 2)
 
 
 # --- Requests --------------------------------------------------------------------------------------------
@@ -187,6 +225,7 @@ def timed_get(client, url: str) -> Sample:
     from django.test.utils import CaptureQueriesContext
 
     timer = QueryTimer()
+    connection.queries_log.clear()  # the log keeps 9,000 queries and warns beyond
     with CaptureQueriesContext(connection) as captured, connection.execute_wrapper(timer):
         start = time.perf_counter()
         response = client.get(url)
@@ -198,8 +237,9 @@ def timed_get(client, url: str) -> Sample:
 
 
 def measure(client, urls: list[str], *, warmup: int, requests: int) -> list[Sample]:
-    """Warm-up requests (discarded), then `requests` timed ones, cycling through urls."""
-    for i in range(warmup):
+    """Warm-up requests (discarded; at least one per url, so first-visit writes are not timed), then
+    `requests` timed ones, cycling through urls."""
+    for i in range(max(warmup, len(urls))):
         timed_get(client, urls[i % len(urls)])
     return [timed_get(client, urls[i % len(urls)]) for i in range(requests)]
 
@@ -213,8 +253,10 @@ def percentile(values: list[float], pct: int) -> float:
 
 
 def _slowest_statements(samples: list[Sample], top: int = 3) -> list[dict]:
-    """The statements with the highest median time, matched by position (each request runs the same list)."""
-    length = min(len(s.statements) for s in samples)
+    """The statements with the highest median time, matched by position among the requests that ran the most
+    common number of statements (a page runs the same list each time)."""
+    length = statistics.mode(len(s.statements) for s in samples)
+    samples = [s for s in samples if len(s.statements) == length]
     rows = []
     for i in range(length):
         times = [s.statements[i][2] for s in samples]

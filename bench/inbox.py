@@ -30,7 +30,7 @@ from teleexpertise.reports.models import ReportVersion
 from tests.factories import Cast
 
 NAME = "inbox"
-DATA_VERSION = 2  # bump when the generated data changes: kept databases (BENCH_KEEPDB=1) are then rebuilt
+DATA_VERSION = 3  # bump when the generated data changes: kept databases (BENCH_KEEPDB=1) are then rebuilt
 SEED = 1789
 BATCH = 5_000
 TARGET_P95_MS = 50.0
@@ -239,7 +239,7 @@ def _patient(world: World, index: int) -> Patient:
 def build_patients(world: World, count: int) -> None:
     for start in range(0, count, BATCH):
         batch = [_patient(world, i) for i in range(start, min(count, start + BATCH))]
-        Patient.objects.bulk_create(batch)
+        harness.bulk_insert(Patient, batch)
         world.patients.extend(p.pk for p in batch)
 
 
@@ -406,10 +406,10 @@ def build_cases(world: World, count: int) -> None:
             Notification: [n for case in cases for n in notifications_for(world, case)],
         }
         with transaction.atomic():
-            Consent.objects.bulk_create(consents)
-            Case.objects.bulk_create(cases)
+            harness.bulk_insert(Consent, consents)
+            harness.bulk_insert(Case, cases)
             for model, objs in rows.items():
-                model.objects.bulk_create(objs, batch_size=BATCH)
+                harness.bulk_insert(model, objs)
         done = start + len(cases)
         if done % (BATCH * 4) == 0 or done == count:
             harness.say(f"  cases {done:,}/{count:,} ({time.perf_counter() - started:.1f} s)")
