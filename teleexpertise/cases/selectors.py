@@ -36,12 +36,15 @@ def cases_visible_to(user):
 
 
 def case_for_user(user, pk) -> Case:
-    case = (cases_visible_to(user)
-            .select_related("patient__treating_doctor", "consent__informed_by", "requester__profession",
-                            "requester__specialty", "requester__organisation", "expert__profession",
-                            "expert__specialty", "expert__organisation", "network__organisation",
-                            "network__specialty")
-            .filter(pk=pk).first())
+    # No .first()/.get(): on PostgreSQL their LIMIT makes planning this many-table join take ~15 ms instead
+    # of ~4 ms (execution is 0.3 ms; measured by bench/inbox). pk is unique, so at most one row comes back.
+    queryset = (cases_visible_to(user)
+                .select_related("patient__treating_doctor", "consent__informed_by", "requester__profession",
+                                "requester__specialty", "requester__organisation", "expert__profession",
+                                "expert__specialty", "expert__organisation", "network__organisation",
+                                "network__specialty")
+                .filter(pk=pk).order_by())
+    case = next(iter(queryset), None)
     if case is None:
         raise Http404
     return case
