@@ -28,6 +28,9 @@ if DATABASE_URL="sqlite:///:memory:" $BIN/python manage.py makemigrations --chec
   summary+=("migrations: up to date")
 else summary+=("migrations: MISSING (run makemigrations)"); failed=1; fi
 
+echo "=== lint ==="
+if $BIN/ruff check --quiet .; then summary+=("lint: clean"); else summary+=("lint: FINDINGS (ruff check .)"); failed=1; fi
+
 run_suite sqlite DATABASE_URL="sqlite:///:memory:" $BIN/pytest -q -m "not browser"
 
 if $BIN/python - "$PG_URL" <<'PY' 2>/dev/null

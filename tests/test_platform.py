@@ -77,3 +77,10 @@ def test_only_doctors_and_midwives_may_be_experts(db):
     assert experts == {"10", "50"}
     assert Profession.objects.get(code="60").label == "Infirmier"
     assert Profession.objects.count() >= 25
+
+
+def test_security_headers(cast, client_for):
+    response = client_for(cast.requester.user).get(reverse("cases:inbox"))
+    assert "default-src 'self'" in response["Content-Security-Policy"]
+    assert response["X-Content-Type-Options"] == "nosniff" and response["X-Frame-Options"] == "DENY"
+    assert "no-store" in response["Cache-Control"]

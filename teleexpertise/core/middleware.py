@@ -1,10 +1,12 @@
-"""French unless the user chose English: the browser's Accept-Language does not switch the UI."""
+"""Request-wide policies: the UI language and the security headers."""
 
 from django.conf import settings
 from django.utils import translation
 
 
 class LanguageMiddleware:
+    """French unless the user chose English: the browser's Accept-Language does not switch the UI."""
+
     def __init__(self, get_response):
         self.get_response = get_response
 
@@ -16,4 +18,23 @@ class LanguageMiddleware:
         request.LANGUAGE_CODE = chosen
         response = self.get_response(request)
         response.headers.setdefault("Content-Language", chosen)
+        return response
+
+
+# Pages carry no inline script or style; the TOTP enrolment QR code is a data: image.
+CONTENT_SECURITY_POLICY = ("default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; "
+                           "form-action 'self'; frame-ancestors 'none'")
+
+
+class SecurityHeadersMiddleware:
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+        response.headers.setdefault("Permissions-Policy", "geolocation=(), microphone=(), camera=(self)")
+        user = getattr(request, "user", None)
+        if user is not None and user.is_authenticated:
+            response.headers.setdefault("Cache-Control", "no-store")  # patient data stays out of shared caches
         return response
