@@ -1,5 +1,6 @@
 """Case pages: thin views that parse input, call a service or a selector, and render."""
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
@@ -25,8 +26,6 @@ def audit_case_read(request, case, summary: str) -> None:
 
 
 def _page(request, queryset):
-    from django.conf import settings
-
     return Paginator(queryset, settings.PAGE_SIZE).get_page(request.GET.get("page"))
 
 

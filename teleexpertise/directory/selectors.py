@@ -9,7 +9,8 @@ def professional_for_user(user) -> Professional | None:
     return Professional.objects.select_related("profession", "specialty", "organisation").filter(user=user).first()
 
 
-def experts_selectable() -> "list[Professional]":
+def experts_selectable():
+    """Doctors and midwives with an active account: who may be asked for an opinion."""
     return Professional.objects.filter(profession__may_be_expert=True, user__is_active=True).select_related(
         "profession", "specialty", "organisation"
     )
