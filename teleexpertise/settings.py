@@ -50,6 +50,7 @@ INSTALLED_APPS = [
     "teleexpertise.cases",
     "teleexpertise.messaging",
     "teleexpertise.reports",
+    "teleexpertise.documents",
 ]
 
 MIDDLEWARE = [
@@ -176,6 +177,25 @@ DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "Téléexpertise <ne-pas-repo
 # --- Domain settings.
 CASE_MAX_DEADLINE_DAYS = env_int("CASE_MAX_DEADLINE_DAYS", 7)
 PAGE_SIZE = env_int("PAGE_SIZE", 25)
+
+# --- Clinical documents: checked by content, encrypted at rest (AES-256-GCM, per-file keys wrapped by a
+# master key). DOCUMENT_MASTER_KEYS is "key-id:base64-of-32-bytes[,older-id:key...]"; the active id encrypts new
+# files, the others still open old ones until `manage.py rewrap_document_keys` has moved them.
+DOCUMENT_MAX_FILE_BYTES = env_int("DOCUMENT_MAX_FILE_BYTES", 500 * 1024 * 1024)
+DOCUMENT_MAX_CASE_BYTES = env_int("DOCUMENT_MAX_CASE_BYTES", 2 * 1024 * 1024 * 1024)
+DOCUMENT_IMAGE_MAX_PIXELS = env_int("DOCUMENT_IMAGE_MAX_PIXELS", 60_000_000)
+DOCUMENT_STORAGE = env_str("DOCUMENT_STORAGE", "local")  # "local" or "s3"
+DOCUMENT_ROOT = Path(env_str("DOCUMENT_ROOT", str(VAR_DIR / "documents")))
+DOCUMENT_S3_BUCKET = env_str("DOCUMENT_S3_BUCKET", "")
+DOCUMENT_S3_ENDPOINT_URL = env_str("DOCUMENT_S3_ENDPOINT_URL", "")
+DOCUMENT_S3_REGION = env_str("DOCUMENT_S3_REGION", "us-east-1")
+DOCUMENT_S3_ACCESS_KEY = env_secret("DOCUMENT_S3_ACCESS_KEY", "")
+DOCUMENT_S3_SECRET_KEY = env_secret("DOCUMENT_S3_SECRET_KEY", "")
+DOCUMENT_MASTER_KEYS = env_secret("DOCUMENT_MASTER_KEYS", "")
+DOCUMENT_ACTIVE_KEY_ID = env_str("DOCUMENT_ACTIVE_KEY_ID", "")
+CLAMAV_ADDRESS = env_str("CLAMAV_ADDRESS", "")  # "host:port" or a unix socket path; empty: no scan
+if not DEBUG and not DOCUMENT_MASTER_KEYS:
+    raise ImproperlyConfigured("DOCUMENT_MASTER_KEYS must be set when DEBUG is off (documents are encrypted at rest).")
 
 # --- Internationalisation: French first, English available.
 LANGUAGE_CODE = "fr"

@@ -4,6 +4,9 @@ import os
 
 os.environ.setdefault("DEBUG", "1")  # allows the development key; Django itself turns DEBUG off in tests
 os.environ.setdefault("JOBS_IMMEDIATE", "1")
+# A fixed test master key (32 zero-to-31 bytes, base64): never used outside tests.
+os.environ.setdefault("DOCUMENT_MASTER_KEYS", "test-1:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=")
+os.environ.setdefault("DOCUMENT_ACTIVE_KEY_ID", "test-1")
 
 from teleexpertise.settings import *  # noqa: E402,F403
 

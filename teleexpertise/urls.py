@@ -18,4 +18,5 @@ urlpatterns = [
     path("", include("teleexpertise.cases.urls")),
     path("", include("teleexpertise.reports.urls")),
     path("", include("teleexpertise.messaging.urls")),
+    path("", include("teleexpertise.documents.urls")),
 ]

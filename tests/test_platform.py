@@ -14,7 +14,8 @@ from tests.factories import luhn_number, nir
 
 
 def _import_settings(**env):
-    clean = {k: v for k, v in os.environ.items() if k not in ("DEBUG", "SECRET_KEY", "ALLOWED_HOSTS")}
+    clean = {k: v for k, v in os.environ.items()
+             if k not in ("DEBUG", "SECRET_KEY", "ALLOWED_HOSTS", "DOCUMENT_MASTER_KEYS")}
     return subprocess.run([sys.executable, "-c", "import teleexpertise.settings"], env={**clean, **env},
                           capture_output=True, text=True, timeout=60)
 
@@ -25,12 +26,21 @@ def test_production_refuses_the_development_secret_key():
 
 
 def test_production_refuses_empty_allowed_hosts():
-    result = _import_settings(DEBUG="0", SECRET_KEY="x" * 50)
+    result = _import_settings(**{**PRODUCTION, "ALLOWED_HOSTS": ""})
     assert result.returncode != 0 and "ALLOWED_HOSTS" in result.stderr
 
 
+PRODUCTION = {"DEBUG": "0", "SECRET_KEY": "x" * 50, "ALLOWED_HOSTS": "te.example.fr",
+              "DOCUMENT_MASTER_KEYS": "k1:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="}
+
+
 def test_production_starts_when_configured():
-    assert _import_settings(DEBUG="0", SECRET_KEY="x" * 50, ALLOWED_HOSTS="te.example.fr").returncode == 0
+    assert _import_settings(**PRODUCTION).returncode == 0
+
+
+def test_production_refuses_to_start_without_a_document_master_key():
+    result = _import_settings(**{**PRODUCTION, "DOCUMENT_MASTER_KEYS": ""})
+    assert result.returncode != 0 and "DOCUMENT_MASTER_KEYS" in result.stderr
 
 
 def test_malformed_boolean_setting_fails_loudly():

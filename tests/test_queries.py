@@ -29,7 +29,7 @@ PAGES = [("expert", {"box": "todo"}), ("colleague", {"box": "pool"}), ("requeste
 
 # Pinned: session, user, professional, network roles, page count, page rows, audit insert, savepoints...
 INBOX_QUERIES = 12
-CASE_PAGE_QUERIES = 20
+CASE_PAGE_QUERIES = 21
 
 
 @pytest.mark.parametrize(("who", "params"), PAGES)

@@ -14,6 +14,11 @@ from teleexpertise.audit.services import audit_log, client_ip
 from teleexpertise.cases import forms, selectors, services, workflow
 from teleexpertise.cases.models import Case
 from teleexpertise.cases.workflow import WorkflowError
+from teleexpertise.documents import selectors as document_selectors
+from teleexpertise.documents.forms import UploadForm
+from teleexpertise.documents.models import Document
+from teleexpertise.documents.previews import group_series
+from teleexpertise.documents.services import may_attach
 from teleexpertise.messaging.services import thread_mark_read
 from teleexpertise.reports.selectors import report_versions
 
@@ -123,12 +128,26 @@ def case_detail(request, pk):
     thread_mark_read(user=request.user, case=case)
     roles = workflow.roles_for(actor, case)
     versions = [v for v in report_versions(case) if v.is_signed or workflow.EXPERT in roles]
+    documents = list(document_selectors.case_documents(case))
     return render(request, "cases/detail.html", {
         "case": case, "actions": workflow.available_actions(actor, case), "roles": roles,
+        "documents": documents, "upload_form": _upload_form(actor, case),
+        "dicom_studies": group_series([{**d.details, "document": d} for d in documents if d.category == "dicom"]),
         "thread": thread, "message_form": forms.MessageForm() if workflow.may_post_message(actor, case) else None,
         "report_versions": versions, "timeline": list(selectors.case_timeline(case)),
         "access_history": list(selectors.case_access_history(case)),
     })
+
+
+def _upload_form(actor, case):
+    """The upload form for what this user may attach now: the request (requester) or the report (expert)."""
+    target = Document.AttachedTo.INFORMATION if case.state == Case.State.AWAITING_INFORMATION \
+        else Document.AttachedTo.REQUEST
+    if may_attach(actor, case, target):
+        return UploadForm(initial={"attached_to": target})
+    if may_attach(actor, case, Document.AttachedTo.REPORT):
+        return UploadForm(initial={"attached_to": Document.AttachedTo.REPORT, "kind": Document.Kind.REPORT})
+    return None
 
 
 ACTION_FORMS = {

@@ -1,0 +1,159 @@
+"""Adding documents to a case: check the bytes, scan, encrypt and store, then record — or leave nothing.
+
+The order matters: the file is checked and neutralised on local disk first, then stored encrypted, and the
+database row is written last in a transaction; if that transaction fails the stored object is deleted, so an
+interrupted upload leaves neither a partial file nor a half-made record.
+"""
+
+import logging
+import shutil
+import tempfile
+from pathlib import Path
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import Sum
+from django.template.defaultfilters import filesizeformat
+from django.utils.translation import gettext as _
+
+from teleexpertise.audit.models import AuditEvent
+from teleexpertise.audit.services import audit_log
+from teleexpertise.cases import workflow
+from teleexpertise.cases.models import Case
+from teleexpertise.cases.services import lock_case
+from teleexpertise.cases.workflow import Actor, WorkflowError
+from teleexpertise.documents import checks, clamav, storage
+from teleexpertise.documents.models import Document
+
+logger = logging.getLogger(__name__)
+CHUNK = 1024 * 1024
+S = Case.State
+
+# Who may attach what, and when. Requests: the requester, until the case is answered. Report: the expert
+# while writing or amending it. Messages and information answers follow their own actions.
+_REQUEST_STATES = {S.DRAFT, S.SUBMITTED, S.TAKEN, S.AWAITING_INFORMATION, S.ACCEPTED}
+_REPORT_STATES = {S.ACCEPTED, S.ANSWERED, S.CLOSED}
+
+
+def may_attach(actor: Actor, case: Case, attached_to: str) -> bool:
+    roles = workflow.roles_for(actor, case)
+    if attached_to == Document.AttachedTo.REQUEST:
+        return workflow.REQUESTER in roles and case.state in _REQUEST_STATES
+    if attached_to == Document.AttachedTo.REPORT:
+        return workflow.EXPERT in roles and case.state in _REPORT_STATES
+    if attached_to == Document.AttachedTo.INFORMATION:
+        return workflow.REQUESTER in roles and case.state == S.AWAITING_INFORMATION
+    return workflow.may_post_message(actor, case)
+
+
+def _file_chunks(path: Path):
+    with open(path, "rb") as handle:
+        while chunk := handle.read(CHUNK):
+            yield chunk
+
+
+def _refuse(*, actor: Actor, case: Case, name: str, reason: str, message, ip) -> None:
+    """The refusal is audited in its own transaction: it must outlive the error it raises."""
+    with transaction.atomic():
+        audit_log(actor=actor.user, action="document.refused", kind=AuditEvent.Kind.EXECUTE, case=case, ip=ip,
+                  summary=f"{reason}: {name}"[:500])
+    raise ValidationError(message, code=reason)
+
+
+def _check_case_quota(case: Case, size: int) -> None:
+    used = Document.objects.filter(case=case).aggregate(total=Sum("size"))["total"] or 0
+    if used + size > settings.DOCUMENT_MAX_CASE_BYTES:
+        raise ValidationError(
+            _("Cette demande a atteint la taille maximale de ses documents (%(limit)s).")
+            % {"limit": filesizeformat(settings.DOCUMENT_MAX_CASE_BYTES)}, code="case_quota")
+
+
+def _scan(*, actor, case, inspected, name, ip) -> None:
+    try:
+        signature = clamav.scan_file(inspected.path)
+    except clamav.ScannerUnavailable:
+        # A configured scanner that does not answer blocks uploads: accepting unscanned files would make the
+        # setting silently useless.
+        logger.error("malware scanner unavailable", extra={"case": str(case.pk)})
+        raise ValidationError(_("L'analyse antivirus est indisponible : réessayez dans quelques minutes."),
+                              code="scanner") from None
+    if signature:
+        _refuse(actor=actor, case=case, name=name, reason=f"malware {signature}", ip=ip,
+                message=_("Ce fichier contient un logiciel malveillant (%(name)s) : il a été refusé.")
+                % {"name": signature})
+
+
+def document_add(*, actor: Actor, case_id, upload, kind: str, attached_to: str = Document.AttachedTo.REQUEST,
+                 message=None, ip=None) -> Document:
+    """Check, neutralise, scan, encrypt and store one uploaded file (a Django UploadedFile), then record it."""
+    case = Case.objects.select_related("requester__profession", "expert__profession").get(pk=case_id)
+    if not may_attach(actor, case, attached_to):
+        raise WorkflowError(_("Vous ne pouvez pas ajouter de document ici à ce stade de la demande."))
+    if kind not in Document.Kind.values:
+        raise ValidationError(_("Choisissez le type de document."), code="kind")
+    if upload.size > settings.DOCUMENT_MAX_FILE_BYTES:
+        raise ValidationError(_("Fichier trop volumineux : %(limit)s au plus par fichier.")
+                              % {"limit": filesizeformat(settings.DOCUMENT_MAX_FILE_BYTES)}, code="file_size")
+    _check_case_quota(case, upload.size)
+    workdir = Path(tempfile.mkdtemp(prefix="te-upload-"))
+    try:
+        inspected = _inspect(actor=actor, case=case, upload=upload, workdir=workdir, ip=ip)
+        _scan(actor=actor, case=case, inspected=inspected, name=upload.name, ip=ip)
+        blob = storage.put(_file_chunks(inspected.path))
+        return _record(actor=actor, case_id=case.pk, blob=blob, inspected=inspected, kind=kind,
+                       attached_to=attached_to, message=message, ip=ip)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _inspect(*, actor, case, upload, workdir: Path, ip):
+    source = workdir / "upload"
+    with open(source, "wb") as handle:
+        for chunk in upload.chunks(CHUNK):
+            handle.write(chunk)
+    try:
+        return checks.inspect_upload(source, upload.name or "", workdir=workdir)
+    except checks.RefusedContent as refused:
+        reason = f"{refused.reason} {getattr(refused, 'detail', '')}".strip()
+        _refuse(actor=actor, case=case, name=upload.name or "", reason=reason, message=refused.message, ip=ip)
+
+
+def _record(*, actor, case_id, blob, inspected, kind, attached_to, message, ip) -> Document:
+    try:
+        with transaction.atomic():
+            case = lock_case(case_id)
+            if not may_attach(actor, case, attached_to):  # the case may have moved while the file was stored
+                raise WorkflowError(_("La demande a changé d'état pendant l'envoi : le document n'a pas été ajouté."))
+            document = Document.objects.create(
+                case=case, attached_to=attached_to, message=message, kind=kind, category=inspected.category,
+                media_type=inspected.media_type, name=inspected.safe_name, size=blob.size, sha256=blob.sha256,
+                storage_key=blob.key, key_id=blob.key_id, wrapped_key=blob.wrapped_key,
+                flags=list(inspected.flags), details=_jsonable(inspected.details), uploaded_by=actor.professional)
+            audit_log(actor=actor.user, action="document.add", kind=AuditEvent.Kind.CREATE, obj=document, case=case,
+                      ip=ip, summary=f"{document.name} ({document.get_kind_display()}, {document.size} o)")
+            return document
+    except BaseException:
+        storage.delete(blob)
+        raise
+
+
+def _jsonable(details: dict) -> dict:
+    return {key: (value if isinstance(value, (int, float, bool, type(None))) else str(value))
+            for key, value in (details or {}).items()}
+
+
+def blob_of(document: Document) -> storage.StoredBlob:
+    return storage.StoredBlob(key=document.storage_key, size=document.size, sha256=document.sha256,
+                              key_id=document.key_id, wrapped_key=bytes(document.wrapped_key))
+
+
+def document_rewrap(*, document: Document, to_key_id: str | None = None) -> bool:
+    """Re-wrap one file's data key under the active master key; the ciphertext is untouched."""
+    key_id, wrapped = storage.rewrap(blob_of(document), to_key_id=to_key_id)
+    if key_id == document.key_id and bytes(document.wrapped_key) == wrapped:
+        return False
+    Document.objects.filter(pk=document.pk).update(key_id=key_id, wrapped_key=wrapped)
+    audit_log(actor=None, action="document.rewrap", kind=AuditEvent.Kind.UPDATE, obj=document,
+              case=document.case, summary=f"key {document.key_id} -> {key_id}")
+    return True

@@ -1,0 +1,160 @@
+"""Documents through the web: upload, what is stored, who can read it, and what an interrupted upload leaves."""
+
+import io
+import os
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.urls import reverse
+from PIL import Image
+from pydicom.data import get_testdata_file
+
+from teleexpertise.audit.models import AuditEvent
+from teleexpertise.documents.models import Document
+
+CAST = ("requester", "expert", "colleague", "dispatcher", "outsider", "admin")
+
+
+def _jpeg_with_gps() -> bytes:
+    image = Image.new("RGB", (640, 480), (200, 120, 90))
+    exif = Image.Exif()
+    exif[0x010F] = "PhoneMaker"  # Make
+    exif[0x0110] = "Model X"  # Model
+    exif[0x8825] = {1: "N", 2: (48.0, 51.0, 24.0), 3: "E", 4: (2.0, 21.0, 3.0)}  # GPSInfo: Paris
+    buffer = io.BytesIO()
+    image.save(buffer, "JPEG", exif=exif)
+    return buffer.getvalue()
+
+
+def _upload(client, case, name, content, kind="photo", attached_to="request"):
+    return client.post(reverse("documents:upload", args=[case.pk]),
+                       {"kind": kind, "attached_to": attached_to, "files": [SimpleUploadedFile(name, content)]},
+                       HTTP_ACCEPT="application/json")
+
+
+def _stored_files(settings):
+    root = settings.DOCUMENT_ROOT
+    return [os.path.join(d, f) for d, _, files in os.walk(root) for f in files] if os.path.isdir(root) else []
+
+
+@pytest.fixture(autouse=True)
+def _documents_in_tmp(settings, tmp_path):
+    settings.DOCUMENT_ROOT = tmp_path / "documents"
+    settings.DOCUMENT_STORAGE = "local"
+
+
+@pytest.fixture
+def case_with_photo(cast, client_for):
+    case = cast.case_in("taken")
+    response = _upload(client_for(cast.requester.user), case, "lesion dos.jpg", _jpeg_with_gps())
+    assert response.status_code == 200, response.content
+    return case, Document.objects.get(case=case)
+
+
+def test_photo_upload_strips_gps_and_is_stored_encrypted(case_with_photo, client_for, cast, settings):
+    case, document = case_with_photo
+    assert document.category == "photo" and document.media_type == "image/jpeg" and document.kind == "photo"
+    assert document.uploaded_by == cast.requester
+    stored = b"".join(open(path, "rb").read() for path in _stored_files(settings))
+    assert b"PhoneMaker" not in stored and b"JFIF" not in stored and b"Exif" not in stored
+    body = b"".join(client_for(cast.expert.user).get(reverse("documents:download", args=[document.pk]))
+                    .streaming_content)
+    assert body.startswith(b"\xff\xd8") and b"PhoneMaker" not in body and b"GPS" not in body
+    assert Image.open(io.BytesIO(body)).getexif().get(0x8825) is None
+    assert AuditEvent.objects.filter(action="document.add", case_id=case.pk).exists()
+    assert AuditEvent.objects.filter(action="document.download", object_id=str(document.pk), kind="R").exists()
+
+
+def test_download_headers_are_safe(case_with_photo, client_for, cast):
+    _, document = case_with_photo
+    response = client_for(cast.expert.user).get(reverse("documents:download", args=[document.pk]))
+    assert response["X-Content-Type-Options"] == "nosniff"
+    assert response["Content-Disposition"].startswith("attachment;")
+    assert response["Content-Type"] == "image/jpeg"
+
+
+@pytest.mark.parametrize("who", CAST)
+def test_only_those_who_see_the_case_reach_its_documents(case_with_photo, client_for, cast, who):
+    case, document = case_with_photo
+    user = cast.admin if who == "admin" else getattr(cast, who).user
+    client = client_for(user)
+    urls = [reverse("documents:view", args=[document.pk]), reverse("documents:download", args=[document.pk]),
+            reverse("documents:preview", args=[document.pk])]
+    allowed = who in ("requester", "expert", "admin")
+    for url in urls:
+        assert (client.get(url).status_code == 404) != allowed, (who, url)
+    upload = _upload(client, case, "x.jpg", _jpeg_with_gps())
+    assert upload.status_code == (404 if not allowed else upload.status_code)
+
+
+def test_range_requests_return_the_right_bytes(case_with_photo, client_for, cast):
+    _, document = case_with_photo
+    client = client_for(cast.expert.user)
+    full = b"".join(client.get(reverse("documents:download", args=[document.pk])).streaming_content)
+    part = client.get(reverse("documents:download", args=[document.pk]), HTTP_RANGE="bytes=10-99")
+    assert part.status_code == 206 and part["Content-Range"] == f"bytes 10-99/{len(full)}"
+    assert b"".join(part.streaming_content) == full[10:100]
+    beyond = client.get(reverse("documents:download", args=[document.pk]), HTTP_RANGE=f"bytes={len(full) + 5}-")
+    assert beyond.status_code == 416
+
+
+def test_refused_file_is_explained_audited_and_leaves_nothing(cast, client_for, settings):
+    case = cast.case_in("taken")
+    response = _upload(client_for(cast.requester.user), case, "compte-rendu.pdf", b"\x7fELF\x02\x01\x01" + b"\0" * 200)
+    assert response.status_code == 400
+    assert "Formats acceptés" in response.json()["errors"][0]
+    assert not Document.objects.exists() and _stored_files(settings) == []
+    assert AuditEvent.objects.filter(action="document.refused", case_id=case.pk).exists()
+
+
+def test_a_failing_store_leaves_no_record_and_no_file(cast, client_for, settings, tmp_path):
+    case = cast.case_in("taken")
+    blocked = tmp_path / "not-a-directory"
+    blocked.write_text("x")
+    settings.DOCUMENT_ROOT = blocked / "documents"  # cannot be created: the store fails midway
+    response = _upload(client_for(cast.requester.user), case, "photo.jpg", _jpeg_with_gps())
+    assert response.status_code == 400 and "erreur de stockage" in response.json()["errors"][0]
+    assert not Document.objects.exists()
+    assert not list(tmp_path.glob("**/te-upload-*"))
+
+
+def test_dicom_upload_is_viewable_frame_by_frame(cast, client_for):
+    case = cast.case_in("taken")
+    requester, expert = client_for(cast.requester.user), client_for(cast.expert.user)
+    content = open(get_testdata_file("CT_small.dcm"), "rb").read()
+    assert _upload(requester, case, "scanner.dcm", content, kind="imaging").status_code == 200
+    document = Document.objects.get(case=case)
+    assert document.category == "dicom" and document.details.get("modality") == "CT"
+    page = expert.get(reverse("documents:view", args=[document.pk]))
+    assert page.status_code == 200 and "CT" in page.content.decode()
+    for preset in ("stored", "lung", "bone"):
+        png = expert.get(reverse("documents:preview", args=[document.pk]), {"preset": preset})
+        assert png.status_code == 200 and png.content.startswith(b"\x89PNG")
+    series = expert.get(reverse("documents:series", args=[case.pk, document.details["series_uid"]]))
+    assert series.status_code == 200
+    case_page = expert.get(reverse("cases:detail", args=[case.pk])).content.decode()
+    assert "scanner.dcm" in case_page and "Étude DICOM" in case_page
+
+
+def test_case_and_request_limits_are_enforced(case_with_photo, cast, client_for, settings):
+    case, first = case_with_photo
+    client = client_for(cast.requester.user)
+    photo = _jpeg_with_gps()
+    settings.DOCUMENT_MAX_CASE_BYTES = len(photo) + first.size - 1  # room for the request, not for both photos
+    response = _upload(client, case, "photo.jpg", photo)
+    assert response.status_code == 400 and "taille maximale" in response.json()["errors"][0]
+    settings.DOCUMENT_MAX_CASE_BYTES = 1000  # the request itself is larger: refused before it is read
+    response = _upload(client, case, "photo.jpg", _jpeg_with_gps())
+    assert response.status_code == 400 and "trop volumineux" in response.json()["errors"][0]
+    assert Document.objects.filter(case=case).count() == 1
+
+
+def test_the_expert_attaches_to_the_report_not_to_the_request(cast, client_for):
+    case = cast.case_in("accepted")
+    expert = client_for(cast.expert.user)
+    pdf = open(get_testdata_file("CT_small.dcm"), "rb").read()
+    refused = _upload(expert, case, "ct.dcm", pdf, kind="imaging", attached_to="request")
+    assert refused.status_code == 400
+    accepted = _upload(expert, case, "ct.dcm", pdf, kind="imaging", attached_to="report")
+    assert accepted.status_code == 200
+    assert Document.objects.get(case=case).attached_to == "report"
