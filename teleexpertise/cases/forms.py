@@ -13,6 +13,8 @@ from django.utils.translation import ngettext_lazy
 from teleexpertise.cases.models import Case
 from teleexpertise.directory.models import Professional
 from teleexpertise.directory.selectors import experts_selectable, networks_active
+from teleexpertise.documents.forms import MultipleFileField
+from teleexpertise.documents.models import Document
 from teleexpertise.patients.identity import normalise_nir
 from teleexpertise.patients.models import Consent, Patient
 
@@ -201,9 +203,18 @@ class InformationRequestForm(forms.Form):
                                widget=forms.Textarea(attrs={"rows": 4}), max_length=4000)
 
 
-class InformationResponseForm(forms.Form):
+class AttachmentsMixin(forms.Form):
+    """Optional files sent with a message; they go through the documents service like any upload."""
+
+    attachment_kind = forms.ChoiceField(label=_("Type des pièces jointes"), choices=Document.Kind.choices,
+                                        initial=Document.Kind.PHOTO, required=False)
+    attachments = MultipleFileField(label=_("Pièces jointes (facultatif)"), required=False)
+
+
+class InformationResponseForm(AttachmentsMixin):
     answer = forms.CharField(label=_("Votre réponse à l'expert"), widget=forms.Textarea(attrs={"rows": 6}),
                              max_length=20000)
+    field_order = ["answer", "attachment_kind", "attachments"]
 
 
 def _delay_choices():
@@ -254,8 +265,9 @@ class TransferForm(forms.Form):
         return data
 
 
-class MessageForm(forms.Form):
+class MessageForm(AttachmentsMixin):
     body = forms.CharField(label=_("Message"), widget=forms.Textarea(attrs={"rows": 3}), max_length=20000)
+    field_order = ["body", "attachment_kind", "attachments"]
 
 
 class SearchForm(forms.Form):

@@ -121,7 +121,8 @@ def search_cases(user, query: str):
 # --- The case page --------------------------------------------------------------------------------------
 
 def case_thread(case):
-    return Message.objects.filter(case=case).select_related("author__profession", "author__specialty")
+    return (Message.objects.filter(case=case).select_related("author__profession", "author__specialty")
+            .prefetch_related("documents"))
 
 
 def case_timeline(case):

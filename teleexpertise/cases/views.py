@@ -19,6 +19,7 @@ from teleexpertise.documents.forms import UploadForm
 from teleexpertise.documents.models import Document
 from teleexpertise.documents.previews import group_series
 from teleexpertise.documents.services import may_attach
+from teleexpertise.documents.views import add_uploads
 from teleexpertise.messaging.services import thread_mark_read
 from teleexpertise.reports.selectors import report_versions
 
@@ -201,11 +202,23 @@ def case_action(request, pk, action):
     if request.method == "GET":
         audit_case_read(request, case, f"page {action}")
     kwargs = {"case": case} if form_class in (forms.AssignForm, forms.TransferForm) else {}
-    form = form_class(request.POST if request.method == "POST" else None, **kwargs)
+    form = form_class(*((request.POST, request.FILES) if request.method == "POST" else (None,)), **kwargs)
     if request.method == "POST" and form.is_valid():
         data = dict(form.cleaned_data)
         if action == "accept":
             data["due_at"] = form.due_at()
+        if data.get("attachments"):
+            # Files first, while the case still awaits them; a refused file keeps the page and the typed answer.
+            added, errors = add_uploads(request, case=case, files=data["attachments"],
+                                        kind=data["attachment_kind"] or Document.Kind.OTHER,
+                                        attached_to=Document.AttachedTo.INFORMATION)
+            if errors:
+                for error in errors:
+                    form.add_error("attachments", error)
+                for document in added:
+                    messages.info(request, _("Déjà ajouté : %(name)s") % {"name": document.name})
+                return render(request, "cases/action.html", {"case": case, "transition": transition, "form": form},
+                              status=400)
         try:
             _run_action(action, actor, case, data, client_ip(request))
         except WorkflowError as exc:
@@ -229,17 +242,22 @@ def _refused(request, case, transition, message):
 @require_POST
 def case_message(request, pk):
     case = selectors.case_for_user(request.user, pk)
-    form = forms.MessageForm(request.POST)
-    if form.is_valid():
-        try:
-            services.case_post_message(actor=services.actor_for(request.user), case_id=case.pk,
-                                       body=form.cleaned_data["body"], ip=client_ip(request))
-        except WorkflowError as exc:
-            return _refused(request, case, None, str(exc))
-        messages.success(request, _("Message envoyé."))
-        return redirect(f"{case.get_absolute_url()}#fil")
-    messages.error(request, _("Le message est vide."))
-    return redirect("cases:detail", pk=case.pk)
+    form = forms.MessageForm(request.POST, request.FILES)
+    if not form.is_valid():
+        messages.error(request, _("Le message est vide."))
+        return redirect("cases:detail", pk=case.pk)
+    try:
+        message = services.case_post_message(actor=services.actor_for(request.user), case_id=case.pk,
+                                             body=form.cleaned_data["body"], ip=client_ip(request))
+    except WorkflowError as exc:
+        return _refused(request, case, None, str(exc))
+    errors = add_uploads(request, case=case, files=form.cleaned_data["attachments"],
+                            kind=form.cleaned_data["attachment_kind"] or Document.Kind.OTHER,
+                            attached_to=Document.AttachedTo.MESSAGE, message=message)[1]
+    messages.success(request, _("Message envoyé."))
+    for error in errors:
+        messages.error(request, error)
+    return redirect(f"{case.get_absolute_url()}#fil")
 
 
 @login_required

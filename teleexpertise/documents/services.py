@@ -108,15 +108,22 @@ def document_add(*, actor: Actor, case_id, upload, kind: str, attached_to: str =
 
 
 def _inspect(*, actor, case, upload, workdir: Path, ip):
+    try:
+        return checks.inspect_upload(_local_path(upload, workdir), upload.name or "", workdir=workdir)
+    except checks.RefusedContent as refused:
+        reason = f"{refused.reason} {getattr(refused, 'detail', '')}".strip()
+        _refuse(actor=actor, case=case, name=upload.name or "", reason=reason, message=refused.message, ip=ip)
+
+
+def _local_path(upload, workdir: Path) -> Path:
+    """The upload as a file on disk: Django's own temporary file when it made one (large files), else a copy."""
+    if hasattr(upload, "temporary_file_path"):
+        return Path(upload.temporary_file_path())
     source = workdir / "upload"
     with open(source, "wb") as handle:
         for chunk in upload.chunks(CHUNK):
             handle.write(chunk)
-    try:
-        return checks.inspect_upload(source, upload.name or "", workdir=workdir)
-    except checks.RefusedContent as refused:
-        reason = f"{refused.reason} {getattr(refused, 'detail', '')}".strip()
-        _refuse(actor=actor, case=case, name=upload.name or "", reason=reason, message=refused.message, ip=ip)
+    return source
 
 
 def _record(*, actor, case_id, blob, inspected, kind, attached_to, message, ip) -> Document:

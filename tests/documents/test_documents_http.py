@@ -158,3 +158,48 @@ def test_the_expert_attaches_to_the_report_not_to_the_request(cast, client_for):
     accepted = _upload(expert, case, "ct.dcm", pdf, kind="imaging", attached_to="report")
     assert accepted.status_code == 200
     assert Document.objects.get(case=case).attached_to == "report"
+
+
+def test_files_sent_with_a_thread_message_are_attached_to_it(cast, client_for):
+    case = cast.case_in("taken")
+    client = client_for(cast.requester.user)
+    client.post(reverse("cases:message", args=[case.pk]), {
+        "body": "Voici la photo en lumière du jour.", "attachment_kind": "photo",
+        "attachments": [SimpleUploadedFile("jour.jpg", _jpeg_with_gps())]})
+    document = Document.objects.get(case=case)
+    assert document.attached_to == "message" and document.message.body.startswith("Voici la photo")
+    page = client_for(cast.expert.user).get(reverse("cases:detail", args=[case.pk])).content.decode()
+    assert "jour.jpg" in page
+
+
+def test_information_answer_carries_its_documents_and_a_refused_file_keeps_the_answer(cast, client_for):
+    case = cast.case_in("awaiting_information")
+    client = client_for(cast.requester.user)
+    url = reverse("cases:action", args=[case.pk, "provide_information"])
+    refused = client.post(url, {"answer": "Dermoscopie jointe.", "attachment_kind": "photo",
+                                "attachments": [SimpleUploadedFile("x.jpg", b"<html><script>1</script></html>")]})
+    assert refused.status_code == 400 and "Dermoscopie jointe." in refused.content.decode()
+    case.refresh_from_db()
+    assert case.state == "awaiting_information"
+    done = client.post(url, {"answer": "Dermoscopie jointe.", "attachment_kind": "photo",
+                             "attachments": [SimpleUploadedFile("dermoscopie.jpg", _jpeg_with_gps())]})
+    assert done.status_code == 302
+    case.refresh_from_db()
+    assert case.state == "taken"
+    assert Document.objects.get(case=case).attached_to == "information"
+
+
+def test_a_large_upload_goes_through_djangos_temporary_file(cast, client_for, settings):
+    import numpy
+
+    pixels = numpy.random.default_rng(7).integers(0, 255, (1200, 1200, 3), dtype=numpy.uint8)
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, "PNG")
+    content = buffer.getvalue()
+    assert len(content) > settings.FILE_UPLOAD_MAX_MEMORY_SIZE  # Django writes it to a temporary file
+    case = cast.case_in("taken")
+    assert _upload(client_for(cast.requester.user), case, "grande.png", content).status_code == 200
+    document = Document.objects.get(case=case)
+    body = b"".join(client_for(cast.expert.user).get(reverse("documents:download", args=[document.pk]))
+                    .streaming_content)
+    assert Image.open(io.BytesIO(body)).size == (1200, 1200)
