@@ -177,6 +177,8 @@ def document_preview(request, pk):
         return _unreadable(request, document, exc)
     except ValueError:  # a frame or page past the end
         return HttpResponse(status=404)
+    except previews.PreviewUnavailable:  # valid file that cannot be drawn (no pixels, no decoder): download it
+        return HttpResponse(status=404)
     response = HttpResponse(body, content_type=content_type)
     response["Cache-Control"] = "private, no-store"
     return response
@@ -200,8 +202,15 @@ def document_view(request, pk):
     _audit(request, document, "document.view")
     frames = int(document.details.get("frames") or document.details.get("pages") or 1)
     return render(request, "documents/view.html", {
-        "document": document, "case": document.case, "frames": range(frames), "frame_count": frames,
-        "presets": [p for p in previews.WINDOW_PRESETS if p != "auto"] + ["auto"]})
+        "document": document, "case": document.case, "frame_count": frames,
+        "presets": _presets_for(document.details.get("modality"))})
+
+
+def _presets_for(modality) -> list[str]:
+    """Windows in Hounsfield units only make sense for CT; other modalities get the stored and automatic ones."""
+    if modality == "CT":
+        return [p for p in previews.WINDOW_PRESETS if p != "auto"] + ["auto"]
+    return ["stored", "auto"]
 
 
 @login_required
@@ -216,4 +225,4 @@ def dicom_series_view(request, pk, series_uid):
     images = [(d, f) for d in documents for f in range(int(d.details.get("frames") or 1))]
     return render(request, "documents/series.html", {
         "case": case, "documents": documents, "images": images, "first": documents[0],
-        "presets": [p for p in previews.WINDOW_PRESETS if p != "auto"] + ["auto"]})
+        "presets": _presets_for(documents[0].details.get("modality"))})
