@@ -10,6 +10,11 @@ os.environ.setdefault("DOCUMENT_ACTIVE_KEY_ID", "test-1")
 
 from teleexpertise.settings import *  # noqa: E402,F403
 
+import tempfile  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+DOCUMENT_ROOT = Path(tempfile.mkdtemp(prefix="te-test-documents-"))  # never the project's var/
+
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # speed: never used outside tests
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 HUEY["immediate"] = True  # noqa: F405

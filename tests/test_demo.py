@@ -50,6 +50,18 @@ def test_seed_demo_twice(db):
     _check_history_is_spread_over_the_past()
     _check_prescriptions_for_pharmacists_are_justified()
     _check_seed_002_case()
+    _check_documents_are_readable()
+
+
+def _check_documents_are_readable():
+    from teleexpertise.documents import storage
+    from teleexpertise.documents.models import Document
+    from teleexpertise.documents.services import blob_of
+
+    categories = set(Document.objects.values_list("category", flat=True))
+    assert {"photo", "pdf", "dicom"} <= categories
+    for document in Document.objects.all():
+        assert sum(len(chunk) for chunk in storage.read_all_verified(blob_of(document))) == document.size
 
 
 def _check_directory():

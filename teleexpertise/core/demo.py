@@ -200,6 +200,8 @@ SEED_002 = CaseSpec(
             "13,2 g/dL, plaquettes 245 G/L. Pas d'adénopathie palpable, pas de splénomégalie, ni fièvre, ni sueurs "
             "nocturnes, ni amaigrissement. Aucune numération antérieure disponible.",
     steps=(
+        ("doc", "nfs"),
+        ("doc", "ct"),
         ("accept", 2),
         report(
             "L'anomalie est une hyperlymphocytose isolée (21 G/L), sans anémie ni thrombopénie, chez une patiente "
@@ -715,7 +717,7 @@ TAKEN = (
                  "est-il utile ?",
         context="Chute diffuse depuis quatre mois, sans plaque d'alopécie. Ferritine 45 µg/L, TSH normale. Photos "
                 "du cuir chevelu jointes.",
-        steps=(("claim", "marchand"),),
+        steps=(("doc", "scalp"), ("claim", "marchand")),
     ),
     CaseSpec(
         "mercier", "marchetti", "net:cardio", days_ago=0.4, priority="urgent",
@@ -723,14 +725,14 @@ TAKEN = (
                  "délai faire l'échographie ?",
         context="Souffle systolique 3/6 au foyer aortique, non connu l'an dernier. Dyspnée pour deux étages depuis "
                 "un mois, pas de syncope ni de douleur thoracique.",
-        steps=(("assign", "haddad"),),
+        steps=(("doc", "ecg"), ("assign", "haddad")),
     ),
     CaseSpec(
         "mercier", "renard", "net:derm", days_ago=1,
         question="Bande pigmentée unguéale du pouce qui s'élargit : faut-il une biopsie ?",
         context="Mélanonychie longitudinale de 3 mm du pouce droit apparue il y a un an, élargie depuis trois mois. "
                 "Pas de traumatisme. Photo jointe.",
-        steps=(("claim", "morel"),),
+        steps=(("doc", "nail"), ("claim", "morel")),
     ),
     CaseSpec(
         "garnier", "muller", "net:cardio", days_ago=0.3,

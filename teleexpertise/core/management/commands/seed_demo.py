@@ -15,6 +15,7 @@ from functools import reduce
 
 from django.conf import settings
 from django.contrib.auth.hashers import make_password
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management.base import BaseCommand
 from django.db import transaction
 from django.db.models import Case as SqlCase
@@ -28,8 +29,10 @@ from teleexpertise.audit.models import AuditEvent
 from teleexpertise.audit.services import audit_log
 from teleexpertise.cases import services
 from teleexpertise.cases.models import Case
-from teleexpertise.core import demo
+from teleexpertise.core import demo, demo_files
 from teleexpertise.directory.models import Network, NetworkMembership, Organisation, Professional
+from teleexpertise.documents import services as document_services
+from teleexpertise.documents.models import Document
 from teleexpertise.env import env_str
 from teleexpertise.messaging import services as messaging
 from teleexpertise.messaging.models import Message, Notification, ReadMarker
@@ -54,7 +57,7 @@ _STAMPED = (
 _GAP_HOURS = {
     "claim": (0.5, 8), "assign": (0.3, 4), "accept": (0.3, 6), "ask": (1, 20), "reply": (3, 30),
     "report": (2, 20), "draft_report": (1, 6), "amend": (24, 72), "close": (4, 72), "decline": (0.5, 24),
-    "transfer": (1, 24), "withdraw": (2, 48), "msg": (0.5, 12),
+    "transfer": (1, 24), "withdraw": (2, 48), "msg": (0.5, 12), "doc": (0.02, 0.1),
 }
 
 
@@ -312,6 +315,14 @@ class DemoSeeder:
 
     def _step_close(self, case, planned):
         services.case_close(actor=self._opening(case.requester, case), case_id=case.pk)
+
+    def _step_doc(self, case, planned, name):
+        """A file the requester joins to the request, through the same upload service as the web page."""
+        filename, kind, content = demo_files.FILES[name](self.rng.randrange(10_000))
+        document = document_services.document_add(
+            actor=self._opening(case.requester, case), case_id=case.pk, kind=kind,
+            upload=SimpleUploadedFile(filename, content))
+        Document.objects.filter(pk=document.pk).update(uploaded_at=planned)
 
     def _step_msg(self, case, planned, side, text):
         author = case.requester if side == "requester" else case.expert
