@@ -1,6 +1,8 @@
 """Settings for the test suite: the main settings with fast, sealed parts (no network, jobs run inline)."""
 
 import os
+import tempfile
+from pathlib import Path
 
 os.environ.setdefault("DEBUG", "1")  # allows the development key; Django itself turns DEBUG off in tests
 os.environ.setdefault("JOBS_IMMEDIATE", "1")
@@ -9,9 +11,6 @@ os.environ.setdefault("DOCUMENT_MASTER_KEYS", "test-1:AAECAwQFBgcICQoLDA0ODxAREh
 os.environ.setdefault("DOCUMENT_ACTIVE_KEY_ID", "test-1")
 
 from teleexpertise.settings import *  # noqa: E402,F403
-
-import tempfile  # noqa: E402
-from pathlib import Path  # noqa: E402
 
 DOCUMENT_ROOT = Path(tempfile.mkdtemp(prefix="te-test-documents-"))  # never the project's var/
 
