@@ -69,9 +69,9 @@ def _check_case_quota(case: Case, size: int) -> None:
             % {"limit": filesizeformat(settings.DOCUMENT_MAX_CASE_BYTES)}, code="case_quota")
 
 
-def _scan(*, actor, case, inspected, name, ip) -> None:
+def _scan(*, actor, case, path: Path, name, ip) -> None:
     try:
-        signature = clamav.scan_file(inspected.path)
+        signature = clamav.scan_file(path)
     except clamav.ScannerUnavailable:
         # A configured scanner that does not answer blocks uploads: accepting unscanned files would make the
         # setting silently useless.
@@ -98,8 +98,10 @@ def document_add(*, actor: Actor, case_id, upload, kind: str, attached_to: str =
     _check_case_quota(case, upload.size)
     workdir = Path(tempfile.mkdtemp(prefix="te-upload-"))
     try:
-        inspected = _inspect(actor=actor, case=case, upload=upload, workdir=workdir, ip=ip)
-        _scan(actor=actor, case=case, inspected=inspected, name=upload.name, ip=ip)
+        source = _local_path(upload, workdir)
+        # The scanner sees what the user sent, before re-encoding could hide (or break) a signature.
+        _scan(actor=actor, case=case, path=source, name=upload.name, ip=ip)
+        inspected = _inspect(actor=actor, case=case, source=source, name=upload.name or "", workdir=workdir, ip=ip)
         blob = storage.put(_file_chunks(inspected.path))
         return _record(actor=actor, case_id=case.pk, blob=blob, inspected=inspected, kind=kind,
                        attached_to=attached_to, message=message, ip=ip)
@@ -107,12 +109,12 @@ def document_add(*, actor: Actor, case_id, upload, kind: str, attached_to: str =
         shutil.rmtree(workdir, ignore_errors=True)
 
 
-def _inspect(*, actor, case, upload, workdir: Path, ip):
+def _inspect(*, actor, case, source: Path, name: str, workdir: Path, ip):
     try:
-        return checks.inspect_upload(_local_path(upload, workdir), upload.name or "", workdir=workdir)
+        return checks.inspect_upload(source, name, workdir=workdir)
     except checks.RefusedContent as refused:
         reason = f"{refused.reason} {getattr(refused, 'detail', '')}".strip()
-        _refuse(actor=actor, case=case, name=upload.name or "", reason=reason, message=refused.message, ip=ip)
+        _refuse(actor=actor, case=case, name=name, reason=reason, message=refused.message, ip=ip)
 
 
 def _local_path(upload, workdir: Path) -> Path:

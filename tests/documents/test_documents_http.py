@@ -203,3 +203,30 @@ def test_a_large_upload_goes_through_djangos_temporary_file(cast, client_for, se
     body = b"".join(client_for(cast.expert.user).get(reverse("documents:download", args=[document.pk]))
                     .streaming_content)
     assert Image.open(io.BytesIO(body)).size == (1200, 1200)
+
+
+def test_an_infected_file_is_refused_and_audited_when_a_scanner_is_configured(cast, client_for, settings):
+    import socketserver
+    import threading
+
+    from tests.documents import hostile
+    from tests.documents.test_checks import FakeClamdHandler
+
+    server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), FakeClamdHandler)
+    server.daemon_threads, server.streams, server.silent, server.max_length = True, [], False, 10**9
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+    try:
+        settings.CLAMAV_ADDRESS = "%s:%s" % server.server_address
+        case = cast.case_in("taken")
+        client = client_for(cast.requester.user)
+        # The marker replaces 36 bytes of the mdat payload: the box sizes stay right, the video stays valid.
+        infected = hostile.mp4_bytes().replace(b"\x00\x00\x00\x02\x09\x10" * 6, hostile.FAKE_MALWARE_MARKER + bytes(3))
+        response = _upload(client, case, "video.mp4", infected, kind="video")
+        assert response.status_code == 400 and "logiciel malveillant" in response.json()["errors"][0]
+        assert AuditEvent.objects.filter(action="document.refused", case_id=case.pk,
+                                         summary__contains="malware").exists()
+        assert _upload(client, case, "video.mp4", hostile.mp4_bytes(), kind="video").status_code == 200
+        assert len(server.streams) == 2
+    finally:
+        server.shutdown()
+        server.server_close()
