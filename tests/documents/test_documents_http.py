@@ -216,7 +216,7 @@ def test_an_infected_file_is_refused_and_audited_when_a_scanner_is_configured(ca
     server.daemon_threads, server.streams, server.silent, server.max_length = True, [], False, 10**9
     threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
     try:
-        settings.CLAMAV_ADDRESS = "%s:%s" % server.server_address
+        settings.CLAMAV_ADDRESS = "{}:{}".format(*server.server_address)
         case = cast.case_in("taken")
         client = client_for(cast.requester.user)
         # The marker replaces 36 bytes of the mdat payload: the box sizes stay right, the video stays valid.
