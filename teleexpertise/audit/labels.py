@@ -22,6 +22,10 @@ ACTION_LABELS = {
     "message.create": _("Message"),
     "report.save_draft": _("Brouillon du compte-rendu enregistré"),
     "report.sign": _("Compte-rendu signé"),
+    "document.add": _("Document ajouté"),
+    "document.refused": _("Document refusé"),
+    "document.integrity_error": _("Document illisible (contrôle d'intégrité)"),
+    "document.rewrap": _("Clé du document renouvelée"),
 }
 
 

@@ -23,7 +23,7 @@ from teleexpertise.cases import workflow
 from teleexpertise.cases.models import Case
 from teleexpertise.cases.services import lock_case
 from teleexpertise.cases.workflow import Actor, WorkflowError
-from teleexpertise.documents import checks, clamav, storage
+from teleexpertise.documents import checks, clamav, previews, storage
 from teleexpertise.documents.models import Document
 
 logger = logging.getLogger(__name__)
@@ -57,7 +57,7 @@ def _refuse(*, actor: Actor, case: Case, name: str, reason: str, message, ip) ->
     """The refusal is audited in its own transaction: it must outlive the error it raises."""
     with transaction.atomic():
         audit_log(actor=actor.user, action="document.refused", kind=AuditEvent.Kind.EXECUTE, case=case, ip=ip,
-                  summary=f"{reason}: {name}"[:500])
+                  summary=_("Fichier « %(name)s » refusé (%(reason)s)") % {"name": name, "reason": reason})
     raise ValidationError(message, code=reason)
 
 
@@ -102,8 +102,11 @@ def document_add(*, actor: Actor, case_id, upload, kind: str, attached_to: str =
         # The scanner sees what the user sent, before re-encoding could hide (or break) a signature.
         _scan(actor=actor, case=case, path=source, name=upload.name, ip=ip)
         inspected = _inspect(actor=actor, case=case, source=source, name=upload.name or "", workdir=workdir, ip=ip)
+        details = dict(inspected.details)
+        if inspected.category == Document.Category.DICOM:  # what the viewer shows: exam date, region, series
+            details = {**previews.dicom_info(inspected.path), **details}
         blob = storage.put(_file_chunks(inspected.path))
-        return _record(actor=actor, case_id=case.pk, blob=blob, inspected=inspected, kind=kind,
+        return _record(actor=actor, case_id=case.pk, blob=blob, inspected=inspected, details=details, kind=kind,
                        attached_to=attached_to, message=message, ip=ip)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
@@ -128,7 +131,7 @@ def _local_path(upload, workdir: Path) -> Path:
     return source
 
 
-def _record(*, actor, case_id, blob, inspected, kind, attached_to, message, ip) -> Document:
+def _record(*, actor, case_id, blob, inspected, details, kind, attached_to, message, ip) -> Document:
     try:
         with transaction.atomic():
             case = lock_case(case_id)
@@ -138,7 +141,7 @@ def _record(*, actor, case_id, blob, inspected, kind, attached_to, message, ip) 
                 case=case, attached_to=attached_to, message=message, kind=kind, category=inspected.category,
                 media_type=inspected.media_type, name=inspected.safe_name, size=blob.size, sha256=blob.sha256,
                 storage_key=blob.key, key_id=blob.key_id, wrapped_key=blob.wrapped_key,
-                flags=list(inspected.flags), details=_jsonable(inspected.details), uploaded_by=actor.professional)
+                flags=list(inspected.flags), details=_jsonable(details), uploaded_by=actor.professional)
             audit_log(actor=actor.user, action="document.add", kind=AuditEvent.Kind.CREATE, obj=document, case=case,
                       ip=ip, summary=f"{document.name} ({document.get_kind_display()}, {document.size} o)")
             return document

@@ -9,12 +9,14 @@ from pathlib import Path
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import ImproperlyConfigured, ValidationError
 from django.http import HttpResponse, JsonResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.template.defaultfilters import filesizeformat
 from django.utils.http import content_disposition_header
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy as _l
 from django.views.decorators.http import require_GET, require_POST
 
 from teleexpertise.audit.models import AuditEvent
@@ -55,11 +57,16 @@ def add_uploads(request, *, case, files, kind, attached_to, message=None) -> tup
     return added, errors
 
 
-@login_required
 @require_POST
 def document_upload(request, pk):
-    case = case_for_user(request.user, pk)
     wants_json = "application/json" in request.headers.get("Accept", "")
+    if not request.user.is_authenticated:
+        # A script uploading file by file must not follow the login redirect and take its page for a success.
+        if wants_json:
+            return JsonResponse({"documents": [], "errors": [
+                _("Votre session a expiré : reconnectez-vous puis renvoyez le fichier.")]}, status=401)
+        return redirect_to_login(request.get_full_path())
+    case = case_for_user(request.user, pk)
     if _int(request.META.get("CONTENT_LENGTH"), 0, 0, 2**62) > settings.DOCUMENT_MAX_CASE_BYTES:
         # Refused before Django reads the body to disk: no point receiving gigabytes to say no.
         message = _("Envoi trop volumineux : %(limit)s au plus par demande.") % {
@@ -203,14 +210,25 @@ def document_view(request, pk):
     frames = int(document.details.get("frames") or document.details.get("pages") or 1)
     return render(request, "documents/view.html", {
         "document": document, "case": document.case, "frame_count": frames,
-        "presets": _presets_for(document.details.get("modality"))})
+        "presets": _presets_for(document.details.get("modality")),
+        "flags": [FLAG_LABELS.get(flag, flag) for flag in document.flags]})
 
 
-def _presets_for(modality) -> list[str]:
+PRESET_LABELS = {"stored": _l("Fenêtre du fichier"), "lung": _l("Poumon"), "mediastinum": _l("Médiastin"),
+                 "bone": _l("Os"), "brain": _l("Cerveau"), "abdomen": _l("Abdomen"), "liver": _l("Foie"),
+                 "auto": _l("Automatique")}
+FLAG_LABELS = {"exif_removed": _l("métadonnées EXIF supprimées"), "gps_removed": _l("position GPS supprimée"),
+               "metadata_removed": _l("métadonnées supprimées"), "orientation_applied": _l("orientation appliquée"),
+               "heic_converted": _l("photo HEIC convertie en JPEG"), "first_frame_only": _l("première image conservée"),
+               "icc_converted": _l("profil couleur converti"), "icc_dropped": _l("profil couleur supprimé"),
+               "dicom_preamble_cleared": _l("préambule DICOM effacé"),
+               "quicktime_container": _l("conteneur QuickTime")}
+
+
+def _presets_for(modality) -> list[tuple[str, str]]:
     """Windows in Hounsfield units only make sense for CT; other modalities get the stored and automatic ones."""
-    if modality == "CT":
-        return [p for p in previews.WINDOW_PRESETS if p != "auto"] + ["auto"]
-    return ["stored", "auto"]
+    keys = [p for p in previews.WINDOW_PRESETS if p != "auto"] + ["auto"] if modality == "CT" else ["stored", "auto"]
+    return [(key, PRESET_LABELS.get(key, key)) for key in keys]
 
 
 @login_required

@@ -230,3 +230,19 @@ def test_an_infected_file_is_refused_and_audited_when_a_scanner_is_configured(ca
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_an_expired_session_gets_a_json_error_not_the_login_page(cast, client):
+    case = cast.case_in("taken")
+    response = _upload(client, case, "photo.jpg", _jpeg_with_gps())
+    assert response.status_code == 401 and "session a expiré" in response.json()["errors"][0]
+    assert client.post(reverse("documents:upload", args=[case.pk]), {}).status_code == 302
+
+
+def test_dicom_view_shows_exam_date_and_french_presets(cast, client_for):
+    case = cast.case_in("taken")
+    content = open(get_testdata_file("CT_small.dcm"), "rb").read()
+    _upload(client_for(cast.requester.user), case, "scanner.dcm", content, kind="imaging")
+    document = Document.objects.get(case=case)
+    page = client_for(cast.expert.user).get(reverse("documents:view", args=[document.pk])).content.decode()
+    assert "19/01/2004" in page and "Poumon" in page and "Fenêtre du fichier" in page

@@ -1,3 +1,5 @@
+from datetime import date
+
 from django import template
 from django.utils import timezone
 from django.utils.formats import date_format
@@ -29,3 +31,12 @@ def audit_label(action: str) -> str:
 def actor_name(label: str) -> str:
     """The name part of an audit actor label ("Name <email>"): colleagues see names, not addresses."""
     return label.split(" <", 1)[0]
+
+
+@register.filter
+def iso_fr_date(value) -> str:
+    """'2004-01-19' -> '19/01/2004' (dates kept as ISO text, e.g. DICOM study dates)."""
+    try:
+        return date_format(date.fromisoformat(str(value)), "d/m/Y") if value else ""
+    except ValueError:
+        return str(value)
