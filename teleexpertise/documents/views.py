@@ -16,7 +16,7 @@ from django.shortcuts import redirect, render
 from django.template.defaultfilters import filesizeformat
 from django.utils.http import content_disposition_header
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy as _l
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_POST
 
 from teleexpertise.audit.models import AuditEvent
@@ -214,15 +214,28 @@ def document_view(request, pk):
         "flags": [FLAG_LABELS.get(flag, flag) for flag in document.flags]})
 
 
-PRESET_LABELS = {"stored": _l("Fenêtre du fichier"), "lung": _l("Poumon"), "mediastinum": _l("Médiastin"),
-                 "bone": _l("Os"), "brain": _l("Cerveau"), "abdomen": _l("Abdomen"), "liver": _l("Foie"),
-                 "auto": _l("Automatique")}
-FLAG_LABELS = {"exif_removed": _l("métadonnées EXIF supprimées"), "gps_removed": _l("position GPS supprimée"),
-               "metadata_removed": _l("métadonnées supprimées"), "orientation_applied": _l("orientation appliquée"),
-               "heic_converted": _l("photo HEIC convertie en JPEG"), "first_frame_only": _l("première image conservée"),
-               "icc_converted": _l("profil couleur converti"), "icc_dropped": _l("profil couleur supprimé"),
-               "dicom_preamble_cleared": _l("préambule DICOM effacé"),
-               "quicktime_container": _l("conteneur QuickTime")}
+PRESET_LABELS = {
+    "stored": gettext_lazy("Fenêtre du fichier"),
+    "lung": gettext_lazy("Poumon"),
+    "mediastinum": gettext_lazy("Médiastin"),
+    "bone": gettext_lazy("Os"),
+    "brain": gettext_lazy("Cerveau"),
+    "abdomen": gettext_lazy("Abdomen"),
+    "liver": gettext_lazy("Foie"),
+    "auto": gettext_lazy("Automatique"),
+}
+FLAG_LABELS = {
+    "exif_removed": gettext_lazy("métadonnées EXIF supprimées"),
+    "gps_removed": gettext_lazy("position GPS supprimée"),
+    "metadata_removed": gettext_lazy("métadonnées supprimées"),
+    "orientation_applied": gettext_lazy("orientation appliquée"),
+    "heic_converted": gettext_lazy("photo HEIC convertie en JPEG"),
+    "first_frame_only": gettext_lazy("première image conservée"),
+    "icc_converted": gettext_lazy("profil couleur converti"),
+    "icc_dropped": gettext_lazy("profil couleur supprimé"),
+    "dicom_preamble_cleared": gettext_lazy("préambule DICOM effacé"),
+    "quicktime_container": gettext_lazy("conteneur QuickTime"),
+}
 
 
 def _presets_for(modality) -> list[tuple[str, str]]:
