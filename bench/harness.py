@@ -303,3 +303,285 @@ def summary_line(benchmark: str, page: str, stats: dict) -> str:
     return (f"{benchmark}/{page:<5} p50 {stats['p50_ms']:7.2f} ms  p95 {stats['p95_ms']:7.2f} ms  "
             f"max {stats['max_ms']:7.2f} ms  sql p50 {stats['sql_p50_ms']:6.2f} ms  queries {stats['queries']}  "
             f"(target p95 <= {stats['target_p95_ms']:g} ms: {verdict})")
+
+
+def timing_summary(ms: list[float]) -> dict:
+    """p50/p95/min/max/mean of a list of durations in milliseconds."""
+    return {"runs": len(ms), "p50_ms": round(percentile(ms, 50), 2), "p95_ms": round(percentile(ms, 95), 2),
+            "min_ms": round(min(ms), 2), "max_ms": round(max(ms), 2), "mean_ms": round(statistics.fmean(ms), 2)}
+
+
+# --- A real server, driven over HTTP ---------------------------------------------------------------------
+# For what the test client cannot show: the WSGI server, the socket, and the memory of the process that serves.
+
+def database_url() -> str:
+    """A DATABASE_URL for the database the benchmark runs in (its throwaway one), for another process."""
+    from urllib.parse import quote
+
+    from django.db import connection
+
+    cfg = connection.settings_dict
+    if connection.vendor == "sqlite":
+        return f"sqlite:///{cfg['NAME']}"
+    if connection.vendor != "postgresql":
+        raise RuntimeError(f"no URL for a {connection.vendor} database")
+    user = quote(cfg.get("USER") or "", safe="")
+    password = f":{quote(str(cfg['PASSWORD']), safe='')}" if cfg.get("PASSWORD") else ""
+    credentials = f"{user}{password}@" if user else ""
+    port = f":{cfg['PORT']}" if cfg.get("PORT") else ""
+    return f"postgres://{credentials}{cfg.get('HOST') or ''}{port}/{quote(cfg['NAME'], safe='')}"
+
+
+def session_cookies(user, *, secret_key: str) -> dict:
+    """Cookies of a signed-in session past the second-factor gate, stored in the database for a server whose
+    SECRET_KEY is `secret_key` (the session and its auth hash are signed with it), plus a CSRF cookie whose
+    value is also the token to send (X-CSRFToken): an unmasked secret is accepted."""
+    import secrets
+    from importlib import import_module
+
+    from django.conf import settings
+    from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
+    from django.test.utils import override_settings
+
+    with override_settings(SECRET_KEY=secret_key):
+        session = import_module(settings.SESSION_ENGINE).SessionStore()
+        session[SESSION_KEY] = user._meta.pk.value_to_string(user)
+        session[BACKEND_SESSION_KEY] = settings.AUTHENTICATION_BACKENDS[0]
+        session[HASH_SESSION_KEY] = user.get_session_auth_hash()
+        session["mfa_enrolled"] = True
+        session.save()
+    alphabet = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+    csrf = "".join(secrets.choice(alphabet) for _ in range(32))
+    return {settings.SESSION_COOKIE_NAME: session.session_key, settings.CSRF_COOKIE_NAME: csrf}
+
+
+def child_pids(pid: int) -> list[int]:
+    """Direct children of a process (Linux /proc)."""
+    children = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            children += [int(x) for x in (task / "children").read_text().split()]
+        except OSError:
+            continue
+    return children
+
+
+def process_tree(pid: int) -> list[int]:
+    tree, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        tree.append(current)
+        todo += child_pids(current)
+    return tree
+
+
+def memory_kb(pid: int) -> dict:
+    """VmRSS and its parts (RssAnon: heap and buffers; RssFile: mapped files, including mmap'd data files;
+    RssShmem) of a process, in kB; {} if it is gone."""
+    try:
+        lines = Path(f"/proc/{pid}/status").read_text().splitlines()
+    except OSError:
+        return {}
+    wanted = {"VmRSS": "rss", "RssAnon": "anon", "RssFile": "file", "RssShmem": "shmem"}
+    out = {}
+    for line in lines:
+        key, _, value = line.partition(":")
+        if key in wanted:
+            out[wanted[key]] = int(value.split()[0])
+    return out
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process has used so far (0 if it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime (fields 14 and 15)
+
+
+def _machine_jiffies() -> tuple[int, int]:
+    """(busy, total) clock ticks of all CPUs since boot, from /proc/stat (idle and iowait are not busy)."""
+    values = [int(x) for x in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    return sum(values) - values[3] - values[4], sum(values)
+
+
+@contextmanager
+def cpu_window(pid: int):
+    """CPU used during the block by a process (a server worker), by this process (the client) and by the whole
+    machine, in seconds and in cores busy: shows whether a transfer was CPU-bound, and what else was running."""
+    figures: dict = {}
+    busy, _ = _machine_jiffies()
+    worker, client, start = cpu_seconds(pid), time.process_time(), time.perf_counter()
+    try:
+        yield figures
+    finally:
+        elapsed = max(time.perf_counter() - start, 1e-9)
+        busy_seconds = (_machine_jiffies()[0] - busy) / os.sysconf("SC_CLK_TCK")
+        worker, client = cpu_seconds(pid) - worker, time.process_time() - client
+        figures.update({"worker_cpu_seconds": round(worker, 2), "client_cpu_seconds": round(client, 2),
+                        "machine_busy_cores": round(busy_seconds / elapsed, 2),
+                        "others_busy_cores": round(max(0.0, busy_seconds - worker - client) / elapsed, 2),
+                        "cores": os.cpu_count()})
+
+
+class MemorySampler:
+    """Samples the resident memory of a process and its descendants every `interval` seconds in a thread.
+
+    `with sampler.window() as figures:` fills `figures` at the end of the block with the baseline (sampled when
+    the block starts), the peak and the growth, in MB, for VmRSS and for its anonymous and file-backed parts
+    (each part's own peak).
+    """
+
+    def __init__(self, pid: int, interval: float = 0.05):
+        import threading
+
+        self.pid = pid
+        self.interval = interval
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._peaks: dict | None = None
+        self._count = 0
+        self._thread = threading.Thread(target=self._loop, daemon=True, name="memory-sampler")
+
+    def sample(self) -> dict:
+        total = {"rss": 0, "anon": 0, "file": 0, "shmem": 0}
+        pids = process_tree(self.pid)
+        for pid in pids:
+            for key, value in memory_kb(pid).items():
+                total[key] += value
+        total["processes"] = len(pids)
+        return total
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.interval):
+            current = self.sample()
+            with self._lock:
+                if self._peaks is not None:
+                    self._count += 1
+                    for key, value in current.items():
+                        self._peaks[key] = max(self._peaks[key], value)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+
+    @contextmanager
+    def window(self):
+        figures: dict = {}
+        baseline = self.sample()
+        with self._lock:
+            self._peaks, self._count = dict(baseline), 0
+        try:
+            yield figures
+        finally:
+            last = self.sample()
+            with self._lock:
+                peaks, count, self._peaks = self._peaks, self._count, None
+            for key, value in last.items():
+                peaks[key] = max(peaks[key], value)
+            mb = lambda kb: round(kb / 1024, 1)  # noqa: E731
+            figures.update({
+                "baseline_mb": mb(baseline["rss"]), "peak_mb": mb(peaks["rss"]),
+                "growth_mb": mb(peaks["rss"] - baseline["rss"]), "after_mb": mb(last["rss"]),
+                "anon_baseline_mb": mb(baseline["anon"]), "anon_peak_mb": mb(peaks["anon"]),
+                "anon_growth_mb": mb(peaks["anon"] - baseline["anon"]),
+                "file_baseline_mb": mb(baseline["file"]), "file_peak_mb": mb(peaks["file"]),
+                "file_growth_mb": mb(peaks["file"] - baseline["file"]),
+                "processes": peaks["processes"], "samples": count + 2, "interval_ms": round(self.interval * 1000),
+            })
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class LiveServer:
+    host: str
+    port: int
+    process: object
+    log_path: Path
+
+    @property
+    def workers(self) -> list[int]:
+        return child_pids(self.process.pid)
+
+    def connection(self, timeout: float = 900):
+        import http.client
+
+        return http.client.HTTPConnection(self.host, self.port, timeout=timeout)
+
+    def log_tail(self, lines: int = 30) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""
+
+
+PLATFORM_APP = "teleexpertise.wsgi:application"
+
+
+@contextmanager
+def live_server(env: dict, *, log_path: Path, app: str = PLATFORM_APP, workers: int = 1, threads: int = 4,
+                start_timeout: float = 60):
+    """gunicorn serving the platform (or another WSGI `app`) on 127.0.0.1 as `manage.py serve` does (gthread),
+    with `env` added to this process's environment; stopped (SIGTERM, then SIGKILL) when the block ends."""
+    import subprocess
+
+    port = free_port()
+    config = ["--config", "python:teleexpertise.gunicorn_conf"] if app == PLATFORM_APP else []
+    command = [sys.executable, "-m", "gunicorn", app, "--bind", f"127.0.0.1:{port}",
+               "--workers", str(workers), "--threads", str(threads), "--worker-class", "gthread",
+               "--timeout", "900", "--graceful-timeout", "10", *config, *_no_control_socket()]
+    with open(log_path, "ab") as log:
+        process = subprocess.Popen(command, cwd=PROJECT_DIR, env={**os.environ, **env},  # noqa: S603
+                                   stdout=log, stderr=subprocess.STDOUT)
+    server = LiveServer("127.0.0.1", port, process, log_path)
+    try:
+        _wait_until_up(server, workers, start_timeout)
+        yield server
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def _no_control_socket() -> list[str]:
+    """gunicorn >= 24 opens a control socket in ~/.gunicorn/ by default: not this one's to take from a
+    development server running alongside."""
+    from gunicorn.config import KNOWN_SETTINGS
+
+    return ["--no-control-socket"] if any("--no-control-socket" in (s.cli or []) for s in KNOWN_SETTINGS) else []
+
+
+def _wait_until_up(server: LiveServer, workers: int, timeout: float) -> None:
+    import http.client
+
+    deadline = time.monotonic() + timeout
+    while True:
+        if server.process.poll() is not None:
+            raise RuntimeError(f"the server exited ({server.process.returncode}):\n{server.log_tail()}")
+        try:
+            connection = server.connection(timeout=5)
+            connection.request("GET", "/healthz")
+            connection.getresponse().read()
+            connection.close()
+            if len(server.workers) >= workers:
+                return
+        except (OSError, http.client.HTTPException):
+            pass
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"the server did not answer within {timeout:g} s:\n{server.log_tail()}")
+        time.sleep(0.2)

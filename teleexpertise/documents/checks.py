@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import logging
 import mmap
+import os
 import re
 import secrets
 import struct
@@ -504,33 +505,54 @@ def _active_in_dict(obj: DictionaryObject) -> str | None:
 _ZIP_EOCD = b"PK\x05\x06"
 _ZIP_EOCD_SEARCH = 22 + 65535  # ZIP readers look for the end record in the last 64 KiB (+ its own size)
 _RAR_SIGNATURES = (b"Rar!\x1a\x07\x00", b"Rar!\x1a\x07\x01\x00")  # RAR readers scan the whole file (SFX)
+_RAR_PATTERN = re.compile(b"|".join(re.escape(signature) for signature in _RAR_SIGNATURES))  # one pass for both
+SCAN_BLOCK = 1024 * 1024
 
 
 def _refuse_appended_archive(path: Path, *, skip: int = 0) -> None:
     """Refuse files that archive tools would also open (ZIP at the end, RAR anywhere): a classic polyglot.
 
-    `skip` leaves out leading bytes we rewrite anyway (the DICOM preamble).
+    `skip` leaves out leading bytes we rewrite anyway (the DICOM preamble). The file is read in blocks, not
+    mapped: every page of a mapped file that the search touches stays in the worker's resident memory until it
+    is unmapped (a 1 GB video added 1 GB to it), and faulting them in is slower than reading.
     """
-    with path.open("rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as data:
-        start = max(skip, len(data) - _ZIP_EOCD_SEARCH)
-        position = data.find(_ZIP_EOCD, start)
+    with path.open("rb") as f:
+        start = max(skip, os.fstat(f.fileno()).st_size - _ZIP_EOCD_SEARCH)
+        f.seek(start)
+        tail = f.read()  # at most 64 KiB + 22 bytes
+        position = tail.find(_ZIP_EOCD)
         while position >= 0:
-            if _plausible_zip_end(data, position):
-                raise _polyglot(f"ZIP end record at {position}")
-            position = data.find(_ZIP_EOCD, position + 1)
-        for signature in _RAR_SIGNATURES:
-            if data.find(signature, skip) >= 0:
-                raise _polyglot("RAR signature")
+            if _plausible_zip_end(tail[position : position + 22], start + position):
+                raise _polyglot(f"ZIP end record at {start + position}")
+            position = tail.find(_ZIP_EOCD, position + 1)
+        if _contains(f, _RAR_PATTERN, max(len(signature) for signature in _RAR_SIGNATURES), skip):
+            raise _polyglot("RAR signature")
 
 
-def _plausible_zip_end(data: mmap.mmap, position: int) -> bool:
+def _plausible_zip_end(record: bytes, position: int) -> bool:
     # Random compressed bytes may contain the 4-byte signature; a real end record points back to a central
     # directory that lies before it.
-    record = data[position : position + 22]
     if len(record) < 22:
         return False
     cd_size, cd_offset = struct.unpack("<II", record[12:20])
     return cd_offset + cd_size <= position
+
+
+def _contains(f, pattern: re.Pattern, longest: int, start: int) -> bool:
+    """Whether the file matches `pattern` (of at most `longest` bytes) at or after `start`, reading SCAN_BLOCK
+    bytes at a time; the end of each block is kept, so a match across two blocks is found."""
+    overlap = longest - 1
+    buffer = bytearray(overlap + SCAN_BLOCK)
+    view = memoryview(buffer)
+    f.seek(start)
+    kept = 0
+    while count := f.readinto(view[kept:]):
+        end = kept + count
+        if pattern.search(buffer, 0, end):
+            return True
+        kept = min(overlap, end)
+        buffer[:kept] = buffer[end - kept : end]
+    return False
 
 
 # --- DICOM ---------------------------------------------------------------------------------------------------------
