@@ -14,8 +14,10 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import queue
 import re
 import tempfile
+import threading
 import uuid
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -83,7 +85,10 @@ def put(chunks: Iterable[bytes]) -> StoredBlob:
     wrapped = crypto.wrap_key(data_key, key_id)
     object_key = new_object_key()
     tally = _Tally()
-    backend.write(object_key, _encrypt(chunks, AESGCM(data_key), tally))
+    try:
+        backend.write(object_key, _encrypt(chunks, AESGCM(data_key), tally))
+    finally:
+        tally.digest.close()
     return StoredBlob(object_key, tally.size, tally.digest.hexdigest(), key_id, wrapped)
 
 
@@ -170,10 +175,41 @@ def get_backend() -> LocalBackend | S3Backend:
 # --- Encryption and decryption streams -------------------------------------------------------------------------
 
 
+class _BackgroundDigest:
+    """SHA-256 on its own thread: hashlib releases the GIL on large buffers, so hashing overlaps with encryption,
+    decryption and I/O instead of adding to them (bench/documents: ~0.6 CPU-s per GB off the request's thread).
+    The queue is bounded, so memory stays at a few chunks whatever the file size."""
+
+    def __init__(self) -> None:
+        self._digest = hashlib.sha256()
+        self._queue: queue.Queue = queue.Queue(maxsize=4)
+        self._thread = threading.Thread(target=self._run, name="document-sha256", daemon=True)
+        self._thread.start()
+        self._open = True
+
+    def _run(self) -> None:
+        while (data := self._queue.get()) is not None:
+            self._digest.update(data)
+
+    def update(self, data) -> None:
+        self._queue.put(data)
+
+    def close(self) -> None:
+        """Stop the thread (also when a download is abandoned half-way)."""
+        if self._open:
+            self._open = False
+            self._queue.put(None)
+            self._thread.join()
+
+    def hexdigest(self) -> str:
+        self.close()
+        return self._digest.hexdigest()
+
+
 class _Tally:
     def __init__(self) -> None:
         self.size = 0
-        self.digest = hashlib.sha256()
+        self.digest = _BackgroundDigest()
 
     def add(self, plaintext: bytes | bytearray) -> None:
         self.size += len(plaintext)
@@ -257,14 +293,17 @@ def _slice(chunks: Iterator[bytes], skip: int, length: int) -> Iterator[bytes]:
 
 def _verified(reader: _ByteReader, aead: AESGCM, header: crypto.Header, blob: BlobLike) -> Iterator[bytes]:
     count = crypto.chunk_count(blob.size, header.chunk_size)
-    digest = hashlib.sha256()
-    for plaintext in _decrypt_chunks(reader, aead, header, blob.size, range(count)):
-        digest.update(plaintext)
-        count -= 1
-        if count == 0:
-            _check_complete(reader, digest.hexdigest(), blob.sha256)
-        if plaintext:
-            yield plaintext
+    digest = _BackgroundDigest()
+    try:
+        for plaintext in _decrypt_chunks(reader, aead, header, blob.size, range(count)):
+            digest.update(plaintext)
+            count -= 1
+            if count == 0:
+                _check_complete(reader, digest.hexdigest(), blob.sha256)
+            if plaintext:
+                yield plaintext
+    finally:
+        digest.close()
 
 
 def _check_complete(reader: _ByteReader, actual: str, expected: str) -> None:
