@@ -60,8 +60,3 @@ class Document(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.case_id})"
-
-    # storage.open_range() and friends take any object with these attributes.
-    @property
-    def key(self) -> str:
-        return self.storage_key
