@@ -5,6 +5,8 @@ python3 -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else 1)' 2
   || { echo "Python 3.11 is required (Debian 12: apt-get install python3 python3-venv)."; exit 1; }
 python3 -c 'import venv, ensurepip' 2>/dev/null || missing+=(python3-venv)
 command -v msgfmt >/dev/null || missing+=(gettext)
+# python-magic needs the C library to tell file types apart by their bytes.
+{ ldconfig -p 2>/dev/null || /sbin/ldconfig -p 2>/dev/null; } | grep -q 'libmagic\.so\.1' || missing+=(libmagic1)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "Missing Debian packages: ${missing[*]}"
   echo "Install them with: sudo apt-get install -y ${missing[*]}"

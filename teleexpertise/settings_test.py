@@ -1,6 +1,8 @@
 """Settings for the test suite: the main settings with fast, sealed parts (no network, jobs run inline)."""
 
+import atexit
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -13,6 +15,7 @@ os.environ.setdefault("DOCUMENT_ACTIVE_KEY_ID", "test-1")
 from teleexpertise.settings import *  # noqa: E402,F403
 
 DOCUMENT_ROOT = Path(tempfile.mkdtemp(prefix="te-test-documents-"))  # never the project's var/
+atexit.register(shutil.rmtree, DOCUMENT_ROOT, ignore_errors=True)
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # speed: never used outside tests
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
