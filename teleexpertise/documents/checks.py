@@ -27,7 +27,7 @@ import pillow_heif
 import pydicom
 from django.conf import settings
 from django.utils.translation import gettext as _
-from PIL import Image, ImageCms, ImageOps
+from PIL import Image, ImageCms, ImageFile, ImageOps
 from pydicom import encaps
 from pydicom.dataelem import RawDataElement
 from pydicom.pixels.utils import get_expected_length
@@ -244,6 +244,7 @@ def _inspect_photo(path: Path, workdir: Path, kind: str):
 
 def _decode_photo(path: Path, kind: str, out_format: str, flags: list[str]):
     Image.MAX_IMAGE_PIXELS = settings.DOCUMENT_IMAGE_MAX_PIXELS  # Pillow raises beyond twice this at open
+    ImageFile.LOAD_TRUNCATED_IMAGES = False  # truncated photos are refused (WeasyPrint's import turns this on)
     open_formats, accepted_formats = _PIL_FORMATS[kind]
     with Image.open(path, formats=open_formats) as im:
         if im.format not in accepted_formats:

@@ -72,3 +72,49 @@ class ReportVersion(models.Model):
     @property
     def is_signed(self) -> bool:
         return self.status == self.Status.SIGNED
+
+    @property
+    def pdf(self):
+        """The RenderedReport, or None (no query when the selector used select_related("rendered"))."""
+        return getattr(self, "rendered", None)
+
+
+class RenderedReport(models.Model):
+    """The PDF of one signed version, rendered in the background and stored encrypted like a document."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("En préparation")
+        READY = "ready", _("Prêt")
+        FAILED = "failed", _("Échec")
+
+    version = models.OneToOneField(ReportVersion, on_delete=models.PROTECT, related_name="rendered",
+                                   verbose_name=_("version de compte-rendu"))
+    status = models.CharField(_("statut"), max_length=8, choices=Status.choices, default=Status.PENDING)
+    error = models.TextField(_("erreur"), blank=True)
+    storage_key = models.CharField(max_length=200, unique=True, null=True, blank=True)
+    size = models.BigIntegerField(_("taille"), null=True, blank=True)
+    sha256 = models.CharField(max_length=64, blank=True)
+    key_id = models.CharField(max_length=64, blank=True)
+    wrapped_key = models.BinaryField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    rendered_at = models.DateTimeField(_("généré le"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("PDF de compte-rendu")
+        verbose_name_plural = _("PDF de compte-rendu")
+        constraints = [
+            models.CheckConstraint(condition=~Q(status="ready") | Q(storage_key__isnull=False, size__isnull=False,
+                                                                      rendered_at__isnull=False),
+                                   name="ready_pdf_is_stored"),
+        ]
+
+    def __str__(self) -> str:
+        return f"PDF {self.version_id} ({self.status})"
+
+    @property
+    def is_ready(self) -> bool:
+        return self.status == self.Status.READY
+
+    @property
+    def is_failed(self) -> bool:
+        return self.status == self.Status.FAILED

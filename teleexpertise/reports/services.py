@@ -2,6 +2,7 @@
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import Count
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -10,7 +11,10 @@ from teleexpertise.audit.services import audit_log
 from teleexpertise.cases import workflow
 from teleexpertise.cases.services import case_answer, lock_case
 from teleexpertise.cases.workflow import Actor, WorkflowError
-from teleexpertise.reports.models import ReportVersion
+from teleexpertise.core.jobs import enqueue
+from teleexpertise.documents import storage
+from teleexpertise.reports.models import RenderedReport, ReportVersion
+from teleexpertise.reports.tasks import render_report_pdf
 
 CONTENT_FIELDS = ("act_at", "answer", "conclusion", "treatments", "prescription_justification", "exams",
                   "orientation", "orientation_detail", "consultation_at", "hospitalisation", "technical_incidents",
@@ -83,6 +87,48 @@ def report_sign(*, actor: Actor, case_id, ip=None) -> ReportVersion:
         draft.status, draft.signed_at = ReportVersion.Status.SIGNED, now
         audit_log(actor=actor.user, action="report.sign", kind=AuditEvent.Kind.EXECUTE, obj=draft, case=case, ip=ip,
                   summary=_("Compte-rendu signé, version %(n)s") % {"n": draft.number})
+        _schedule_pdf(draft)
         if action == "answer":
             case_answer(actor=actor, case_id=case.pk, ip=ip)
     return draft
+
+
+def _schedule_pdf(version: ReportVersion) -> None:
+    """A pending PDF row and its rendering job, which runs once the surrounding transaction commits."""
+    RenderedReport.objects.update_or_create(version=version, defaults={
+        "status": RenderedReport.Status.PENDING, "error": ""})
+    enqueue(render_report_pdf, version.pk)
+
+
+def report_pdf_retry(*, actor: Actor, version: ReportVersion, ip=None) -> None:
+    """Render again a PDF that failed (or was never made): for the case's requester and expert."""
+    if not {workflow.REQUESTER, workflow.EXPERT} & workflow.roles_for(actor, version.case):
+        raise WorkflowError(_("Seuls le requérant et l'expert peuvent relancer la génération du PDF."))
+    if not version.is_signed:
+        raise WorkflowError(_("Seules les versions signées ont un PDF."))
+    with transaction.atomic():
+        rendered = RenderedReport.objects.select_for_update().filter(version=version).first()
+        if rendered is not None and rendered.status != RenderedReport.Status.FAILED:
+            return  # ready or already on its way
+        _schedule_pdf(version)
+        audit_log(actor=actor.user, action="report.pdf_retry", kind=AuditEvent.Kind.EXECUTE, obj=version,
+                  case=version.case, ip=ip, summary=_("Génération du PDF relancée, version %(n)s") % {
+                      "n": version.number})
+
+
+def report_pdf_rewrap(*, to_key_id: str | None = None) -> tuple[int, list[dict]]:
+    """Re-wrap the data key of every stored report PDF (key rotation); returns (changed, counts per key id)."""
+    changed = 0
+    for rendered in RenderedReport.objects.filter(status=RenderedReport.Status.READY).iterator(chunk_size=500):
+        key_id, wrapped = storage.rewrap(rendered_blob(rendered), to_key_id=to_key_id)
+        if key_id != rendered.key_id or wrapped != bytes(rendered.wrapped_key):
+            RenderedReport.objects.filter(pk=rendered.pk).update(key_id=key_id, wrapped_key=wrapped)
+            changed += 1
+    counts = (RenderedReport.objects.filter(status=RenderedReport.Status.READY).values("key_id")
+              .annotate(n=Count("pk")).order_by("key_id"))
+    return changed, list(counts)
+
+
+def rendered_blob(rendered: RenderedReport) -> storage.StoredBlob:
+    return storage.StoredBlob(key=rendered.storage_key, size=rendered.size, sha256=rendered.sha256,
+                              key_id=rendered.key_id, wrapped_key=bytes(rendered.wrapped_key))

@@ -3,4 +3,8 @@ from django.urls import path
 from teleexpertise.reports import views
 
 app_name = "reports"
-urlpatterns = [path("cases/<uuid:pk>/report/", views.report_edit, name="edit")]
+urlpatterns = [
+    path("cases/<uuid:pk>/report/", views.report_edit, name="edit"),
+    path("reports/<uuid:version_pk>/pdf", views.report_pdf_download, name="pdf"),
+    path("reports/<uuid:version_pk>/pdf/retry", views.report_pdf_retry, name="pdf_retry"),
+]

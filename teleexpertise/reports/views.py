@@ -1,17 +1,27 @@
+import logging
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import ValidationError
+from django.core.exceptions import ImproperlyConfigured, ValidationError
+from django.http import Http404, HttpResponse, HttpResponseServerError
 from django.shortcuts import redirect, render
 from django.utils import timezone
+from django.utils.http import content_disposition_header
 from django.utils.translation import gettext as _
+from django.views.decorators.http import require_GET, require_POST
 
-from teleexpertise.audit.services import client_ip
+from teleexpertise.audit.models import AuditEvent
+from teleexpertise.audit.services import audit_log, client_ip
 from teleexpertise.cases import selectors, services, workflow
 from teleexpertise.cases.views import audit_case_read
 from teleexpertise.cases.workflow import WorkflowError
+from teleexpertise.documents import storage
 from teleexpertise.reports.forms import ReportForm
 from teleexpertise.reports.models import ReportVersion
-from teleexpertise.reports.services import report_draft_for, report_save_draft, report_sign
+from teleexpertise.reports.services import rendered_blob, report_draft_for, report_save_draft, report_sign
+from teleexpertise.reports.services import report_pdf_retry as services_report_pdf_retry
+
+logger = logging.getLogger(__name__)
 
 
 def _initial_for(case, draft):
@@ -65,3 +75,52 @@ def _attach_errors(form, exc: ValidationError) -> None:
             form.add_error(field if field in form.fields else None, errors)
     else:
         form.add_error(None, exc.messages)
+
+
+def _signed_version_for(user, version_pk) -> ReportVersion:
+    """A signed version of a case the user may read; 404 otherwise (drafts have no PDF)."""
+    case_id = ReportVersion.objects.filter(pk=version_pk, status=ReportVersion.Status.SIGNED).values_list(
+        "case_id", flat=True).first()
+    if case_id is None:
+        raise Http404
+    case = selectors.case_for_user(user, case_id)
+    version = ReportVersion.objects.select_related("rendered", "author").get(pk=version_pk)
+    version.case = case
+    return version
+
+
+@login_required
+@require_GET
+def report_pdf_download(request, version_pk):
+    version = _signed_version_for(request.user, version_pk)
+    rendered = version.pdf
+    if rendered is None or not rendered.is_ready:
+        raise Http404
+    try:  # small files: read whole, so a failed integrity check never sends half a PDF
+        body = b"".join(storage.read_all_verified(rendered_blob(rendered)))
+    except (storage.IntegrityError, ImproperlyConfigured) as exc:
+        logger.error("report pdf unreadable", extra={"version": str(version.pk), "error": str(exc)})
+        audit_log(actor=request.user, action="report.pdf_integrity_error", kind=AuditEvent.Kind.EXECUTE,
+                  obj=version, case=version.case, ip=client_ip(request), summary=exc.__class__.__name__)
+        return HttpResponseServerError(_("Le PDF n'a pas pu être relu (contrôle d'intégrité)."),
+                                       content_type="text/plain; charset=utf-8")
+    filename = f"compte-rendu-{version.case.reference}-v{version.number}.pdf"
+    audit_log(actor=request.user, action="report.pdf_download", kind=AuditEvent.Kind.READ, obj=version,
+              case=version.case, ip=client_ip(request), summary=filename)
+    response = HttpResponse(body, content_type="application/pdf")
+    response["Content-Disposition"] = content_disposition_header(True, filename)
+    response["Cache-Control"] = "private, no-store"
+    return response
+
+
+@login_required
+@require_POST
+def report_pdf_retry(request, version_pk):
+    version = _signed_version_for(request.user, version_pk)
+    try:
+        services_report_pdf_retry(actor=services.actor_for(request.user), version=version, ip=client_ip(request))
+    except WorkflowError as exc:
+        return render(request, "cases/action_refused.html", {"case": version.case, "message": str(exc)}, status=403)
+    messages.success(request, _("Génération du PDF relancée."))
+    return redirect(f"{version.case.get_absolute_url()}#report-title")
+

@@ -1,4 +1,4 @@
-"""Re-wrap every document's data key under the active master key (after adding a new one).
+"""Re-wrap every document's (and report PDF's) data key under the active master key (after adding a new one).
 
 Only the small wrapped keys change; the encrypted files stay as they are. Run it after putting the new key
 first in DOCUMENT_MASTER_KEYS (or naming it in DOCUMENT_ACTIVE_KEY_ID) while keeping the old one; once it
@@ -10,6 +10,7 @@ from django.db.models import Count
 
 from teleexpertise.documents.models import Document
 from teleexpertise.documents.services import document_rewrap
+from teleexpertise.reports.services import report_pdf_rewrap
 
 
 class Command(BaseCommand):
@@ -27,3 +28,7 @@ class Command(BaseCommand):
         self.stdout.write(f"{changed} document key(s) re-wrapped.")
         for row in by_key:
             self.stdout.write(f"  key {row['key_id']}: {row['n']} document(s)")
+        changed, by_key = report_pdf_rewrap(to_key_id=key_id)
+        self.stdout.write(f"{changed} report PDF key(s) re-wrapped.")
+        for row in by_key:
+            self.stdout.write(f"  key {row['key_id']}: {row['n']} report PDF(s)")

@@ -1,0 +1,52 @@
+"""Background work of reports: render the PDF of a signed version and store it encrypted."""
+
+import logging
+
+from django.db import transaction
+from django.utils import timezone
+from huey.contrib.djhuey import db_task
+
+from teleexpertise.documents import storage
+from teleexpertise.reports import pdf
+from teleexpertise.reports.models import RenderedReport, ReportVersion
+
+logger = logging.getLogger(__name__)
+R = RenderedReport.Status
+
+
+@db_task(retries=2, retry_delay=60, context=True)
+def render_report_pdf(version_id, task=None) -> None:
+    """Idempotent: a version whose PDF is ready is not rendered again. The last failed attempt marks it failed."""
+    rendered = RenderedReport.objects.select_related("version").filter(version_id=version_id).first()
+    if rendered is None or rendered.is_ready or not rendered.version.is_signed:
+        return
+    try:
+        blob = storage.put([pdf.render_report_pdf(_version_for_render(version_id))])
+    except Exception as exc:
+        final = task is None or not task.retries
+        RenderedReport.objects.filter(pk=rendered.pk).exclude(status=R.READY).update(
+            status=R.FAILED if final else R.PENDING, error=f"{type(exc).__name__}: {exc}"[:2000])
+        logger.exception("report pdf rendering failed", extra={"version": str(version_id), "final": final})
+        if not final:
+            raise  # huey retries after retry_delay
+        return
+    _mark_ready(rendered.pk, blob)
+
+
+def _version_for_render(version_id) -> ReportVersion:
+    return ReportVersion.objects.select_related(
+        "case__patient", "case__requester__profession", "case__requester__specialty",
+        "case__requester__organisation", "author__profession", "author__specialty", "author__organisation",
+    ).get(pk=version_id)
+
+
+def _mark_ready(rendered_pk, blob: storage.StoredBlob) -> None:
+    with transaction.atomic():
+        rendered = RenderedReport.objects.select_for_update().get(pk=rendered_pk)
+        if rendered.is_ready:  # two renders raced (a retry and a worker): keep the first, drop ours
+            transaction.on_commit(lambda: storage.delete(blob))
+            return
+        rendered.status, rendered.error, rendered.rendered_at = R.READY, "", timezone.now()
+        rendered.storage_key, rendered.size, rendered.sha256 = blob.key, blob.size, blob.sha256
+        rendered.key_id, rendered.wrapped_key = blob.key_id, blob.wrapped_key
+        rendered.save()
