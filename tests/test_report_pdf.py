@@ -14,7 +14,7 @@ from teleexpertise.audit.models import AuditEvent
 from teleexpertise.documents import storage
 from teleexpertise.reports import pdf, tasks
 from teleexpertise.reports.models import RenderedReport, ReportVersion
-from teleexpertise.reports.services import rendered_blob, report_save_draft, report_sign
+from teleexpertise.reports.services import report_save_draft, report_sign
 
 R = RenderedReport.Status
 
@@ -39,7 +39,7 @@ def _version(case, number=1) -> ReportVersion:
 def _stored_pdf(version) -> bytes:
     rendered = RenderedReport.objects.get(version=version)
     assert rendered.status == R.READY, rendered.error
-    return b"".join(storage.read_all_verified(rendered_blob(rendered)))
+    return b"".join(storage.read_all_verified(storage.blob_of(rendered)))
 
 
 def _text(data: bytes) -> tuple[int, str]:

@@ -155,9 +155,7 @@ def _jsonable(details: dict) -> dict:
             for key, value in (details or {}).items()}
 
 
-def blob_of(document: Document) -> storage.StoredBlob:
-    return storage.StoredBlob(key=document.storage_key, size=document.size, sha256=document.sha256,
-                              key_id=document.key_id, wrapped_key=bytes(document.wrapped_key))
+blob_of = storage.blob_of  # the documents API name for the shared helper
 
 
 def document_rewrap(*, document: Document, to_key_id: str | None = None) -> bool:

@@ -74,6 +74,12 @@ class BlobLike(Protocol):
     wrapped_key: bytes
 
 
+def blob_of(row) -> StoredBlob:
+    """The stored object of a database row that keeps storage_key, size, sha256, key_id and wrapped_key."""
+    return StoredBlob(key=row.storage_key, size=row.size, sha256=row.sha256, key_id=row.key_id,
+                      wrapped_key=bytes(row.wrapped_key))
+
+
 # --- Public API ------------------------------------------------------------------------------------------------
 
 

@@ -120,15 +120,10 @@ def report_pdf_rewrap(*, to_key_id: str | None = None) -> tuple[int, list[dict]]
     """Re-wrap the data key of every stored report PDF (key rotation); returns (changed, counts per key id)."""
     changed = 0
     for rendered in RenderedReport.objects.filter(status=RenderedReport.Status.READY).iterator(chunk_size=500):
-        key_id, wrapped = storage.rewrap(rendered_blob(rendered), to_key_id=to_key_id)
+        key_id, wrapped = storage.rewrap(storage.blob_of(rendered), to_key_id=to_key_id)
         if key_id != rendered.key_id or wrapped != bytes(rendered.wrapped_key):
             RenderedReport.objects.filter(pk=rendered.pk).update(key_id=key_id, wrapped_key=wrapped)
             changed += 1
     counts = (RenderedReport.objects.filter(status=RenderedReport.Status.READY).values("key_id")
               .annotate(n=Count("pk")).order_by("key_id"))
     return changed, list(counts)
-
-
-def rendered_blob(rendered: RenderedReport) -> storage.StoredBlob:
-    return storage.StoredBlob(key=rendered.storage_key, size=rendered.size, sha256=rendered.sha256,
-                              key_id=rendered.key_id, wrapped_key=bytes(rendered.wrapped_key))

@@ -18,7 +18,7 @@ from teleexpertise.cases.workflow import WorkflowError
 from teleexpertise.documents import storage
 from teleexpertise.reports.forms import ReportForm
 from teleexpertise.reports.models import ReportVersion
-from teleexpertise.reports.services import rendered_blob, report_draft_for, report_save_draft, report_sign
+from teleexpertise.reports.services import report_draft_for, report_save_draft, report_sign
 from teleexpertise.reports.services import report_pdf_retry as services_report_pdf_retry
 
 logger = logging.getLogger(__name__)
@@ -97,7 +97,7 @@ def report_pdf_download(request, version_pk):
     if rendered is None or not rendered.is_ready:
         raise Http404
     try:  # small files: read whole, so a failed integrity check never sends half a PDF
-        body = b"".join(storage.read_all_verified(rendered_blob(rendered)))
+        body = b"".join(storage.read_all_verified(storage.blob_of(rendered)))
     except (storage.IntegrityError, ImproperlyConfigured) as exc:
         logger.error("report pdf unreadable", extra={"version": str(version.pk), "error": str(exc)})
         audit_log(actor=request.user, action="report.pdf_integrity_error", kind=AuditEvent.Kind.EXECUTE,

@@ -165,6 +165,11 @@ def build_pdf(catalog_extra: bytes = b"", page_extra: bytes = b"", extra_objects
         b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
         *extra_objects,
     ]
+    return serialise_pdf(objects)
+
+
+def serialise_pdf(objects) -> bytes:
+    """PDF objects (object 1 the catalog) written out with a correct cross-reference table."""
     out = bytearray(b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n")
     offsets = []
     for number, body in enumerate(objects, 1):
