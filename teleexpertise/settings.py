@@ -193,10 +193,8 @@ DOCUMENT_S3_ACCESS_KEY = env_secret("DOCUMENT_S3_ACCESS_KEY", "")
 DOCUMENT_S3_SECRET_KEY = env_secret("DOCUMENT_S3_SECRET_KEY", "")
 DOCUMENT_MASTER_KEYS = env_secret("DOCUMENT_MASTER_KEYS", "")
 DOCUMENT_ACTIVE_KEY_ID = env_str("DOCUMENT_ACTIVE_KEY_ID", "")
-FILE_UPLOAD_HANDLERS = [
-    "teleexpertise.documents.upload_handlers.LargeChunkMemoryUploadHandler",
-    "teleexpertise.documents.upload_handlers.LargeChunkTemporaryUploadHandler",
-]
+# Every uploaded file is encrypted while it is received (documents/spool.py): no plaintext temporary file.
+FILE_UPLOAD_HANDLERS = ["teleexpertise.documents.upload_handlers.EncryptingUploadHandler"]
 CLAMAV_ADDRESS = env_str("CLAMAV_ADDRESS", "")  # "host:port" or a unix socket path; empty: no scan
 if not DEBUG and not DOCUMENT_MASTER_KEYS:
     raise ImproperlyConfigured("DOCUMENT_MASTER_KEYS must be set when DEBUG is off (documents are encrypted at rest).")

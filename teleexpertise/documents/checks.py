@@ -75,7 +75,7 @@ log = logging.getLogger(__name__)
 class Inspected:
     media_type: str
     category: str
-    path: Path
+    path: Path | None  # the (neutralised) file to store; None: accepted unchanged (see inspect_stream)
     safe_name: str
     flags: tuple[str, ...] = ()
     details: dict = field(default_factory=dict)
@@ -134,6 +134,42 @@ def detect_kind(path: Path) -> str:
     if kind is None:
         raise _unsupported(mime)
     return kind
+
+
+# Kinds whose checks only walk the structure and never rewrite the file: they can read it where it already is
+# (decrypted from the upload spool, chunk by chunk) instead of from a plaintext copy.
+STREAMED_KINDS = {"mp4", "webm"}
+SNIFF_SIZE = 1024 * 1024  # what libmagic reads of a file at most (its default bytes_max)
+
+
+def sniff_streamed_kind(head: bytes) -> str | None:
+    """"mp4" or "webm" when the first bytes of a file say so, else None (then the full path-based checks run)."""
+    if head[128:132] == b"DICM":
+        return None
+    mime = _libmagic_mime_of_buffer(head)
+    if mime == "application/octet-stream" and head[:4] == b"\x1a\x45\xdf\xa3":
+        return "webm"
+    kind = _KINDS_BY_MIME.get(mime)
+    return kind if kind in STREAMED_KINDS else None
+
+
+def inspect_stream(kind: str, f, size: int, original_name: str) -> Inspected:
+    """The checks of a streamed kind over a seekable binary file `f` of `size` bytes; the file is kept as is."""
+    if kind == "mp4":
+        media_type, flags, details = _check_mp4(f, size)
+    elif kind == "webm":
+        media_type, flags, details = _check_webm_file(f, size)
+    else:
+        raise ValueError(f"{kind} is not a streamed kind")
+    return Inspected(media_type=media_type, category=ACCEPTED[media_type][0], path=None,
+                     safe_name=safe_filename(original_name, ACCEPTED[media_type][1]), flags=tuple(flags),
+                     details=details)
+
+
+def _libmagic_mime_of_buffer(head: bytes) -> str:
+    if not hasattr(_magic_local, "magic"):
+        _magic_local.magic = magic.Magic(mime=True)
+    return _magic_local.magic.from_buffer(head)
 
 
 def _libmagic_mime(path: Path) -> str:
@@ -518,16 +554,20 @@ def _refuse_appended_archive(path: Path, *, skip: int = 0) -> None:
     is unmapped (a 1 GB video added 1 GB to it), and faulting them in is slower than reading.
     """
     with path.open("rb") as f:
-        start = max(skip, os.fstat(f.fileno()).st_size - _ZIP_EOCD_SEARCH)
-        f.seek(start)
-        tail = f.read()  # at most 64 KiB + 22 bytes
-        position = tail.find(_ZIP_EOCD)
-        while position >= 0:
-            if _plausible_zip_end(tail[position : position + 22], start + position):
-                raise _polyglot(f"ZIP end record at {start + position}")
-            position = tail.find(_ZIP_EOCD, position + 1)
-        if _contains(f, _RAR_PATTERN, max(len(signature) for signature in _RAR_SIGNATURES), skip):
-            raise _polyglot("RAR signature")
+        _refuse_appended_archive_in(f, os.fstat(f.fileno()).st_size, skip=skip)
+
+
+def _refuse_appended_archive_in(f, size: int, *, skip: int = 0) -> None:
+    start = max(skip, size - _ZIP_EOCD_SEARCH)
+    f.seek(start)
+    tail = f.read()  # at most 64 KiB + 22 bytes
+    position = tail.find(_ZIP_EOCD)
+    while position >= 0:
+        if _plausible_zip_end(tail[position : position + 22], start + position):
+            raise _polyglot(f"ZIP end record at {start + position}")
+        position = tail.find(_ZIP_EOCD, position + 1)
+    if _contains(f, _RAR_PATTERN, max(len(signature) for signature in _RAR_SIGNATURES), skip):
+        raise _polyglot("RAR signature")
 
 
 def _plausible_zip_end(record: bytes, position: int) -> bool:
@@ -723,19 +763,23 @@ _NOT_VIDEO_BRANDS = {b"M4A ", b"M4B ", b"M4P ", b"heic", b"heix", b"mif1", b"msf
 
 
 def _inspect_mp4(path: Path, workdir: Path):
-    """Boxes must tile the file exactly, start with a video "ftyp" and include a "moov"."""
-    _refuse_appended_archive(path)
     with path.open("rb") as f:
-        size = path.stat().st_size
-        boxes = list(_iter_boxes(f, size))
-        if not boxes or boxes[0][0] != b"ftyp":
-            raise _video_unreadable("no ftyp box first")
-        f.seek(boxes[0][1])
-        major = _check_brands(f.read(min(boxes[0][2], 4096)))
+        media_type, flags, details = _check_mp4(f, os.fstat(f.fileno()).st_size)
+    return media_type, path, flags, details
+
+
+def _check_mp4(f, size: int):
+    """Boxes must tile the file exactly, start with a video "ftyp" and include a "moov"."""
+    _refuse_appended_archive_in(f, size)
+    boxes = list(_iter_boxes(f, size))
+    if not boxes or boxes[0][0] != b"ftyp":
+        raise _video_unreadable("no ftyp box first")
+    f.seek(boxes[0][1])
+    major = _check_brands(f.read(min(boxes[0][2], 4096)))
     if b"moov" not in {box[0] for box in boxes}:
         raise _video_unreadable("no moov box")
     flags = ["quicktime_container"] if major == b"qt  " else []
-    return "video/mp4", path, flags, {"container": "mp4", "brand": major.decode("latin-1").strip()}
+    return "video/mp4", flags, {"container": "mp4", "brand": major.decode("latin-1").strip()}
 
 
 def _iter_boxes(f, size: int) -> Iterator[tuple[bytes, int, int]]:
@@ -793,11 +837,38 @@ _UNKNOWN = -1
 
 
 def _inspect_webm(path: Path, workdir: Path):
+    with path.open("rb") as f:
+        media_type, flags, details = _check_webm_file(f, os.fstat(f.fileno()).st_size)
+    return media_type, path, flags, details
+
+
+def _check_webm_file(f, size: int):
     """EBML header with DocType "webm", then a Segment; every element must fit in its parent and the file."""
-    _refuse_appended_archive(path)
-    with path.open("rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as data:
-        _check_webm(data)
-    return "video/webm", path, [], {"container": "webm"}
+    _refuse_appended_archive_in(f, size)
+    _check_webm(_FileBytes(f, size))
+    return "video/webm", [], {"container": "webm"}
+
+
+class _FileBytes:
+    """Indexing and slicing over a seekable file, for the EBML walk: it only reads element headers and the
+    DocType, a few bytes at a time, so a multi-gigabyte video is never loaded (nor mapped) whole."""
+
+    def __init__(self, f, size: int) -> None:
+        self._f = f
+        self._size = size
+
+    def __len__(self) -> int:
+        return self._size
+
+    def __getitem__(self, key):
+        if isinstance(key, slice):
+            start, stop, _step = key.indices(self._size)
+            self._f.seek(start)
+            return self._f.read(max(0, stop - start))
+        if not 0 <= key < self._size:
+            raise IndexError(key)
+        self._f.seek(key)
+        return self._f.read(1)[0]
 
 
 def _check_webm(data) -> None:

@@ -24,15 +24,23 @@ class ScannerUnavailable(Exception):
     """No verdict: clamd could not be reached, timed out, or answered with an error."""
 
 
-def scan_file(path: Path, *, address: str | None = None, timeout: float = DEFAULT_TIMEOUT) -> str | None:
-    """The signature name when clamd finds malware; None when clean or when scanning is disabled."""
+def scan(source, *, address: str | None = None, timeout: float = DEFAULT_TIMEOUT) -> str | None:
+    """The signature name when clamd finds malware; None when clean or when scanning is disabled.
+
+    `source`: a path, or an open binary file (scanned from its start; an upload read back from its encrypted spool
+    goes to clamd without a plaintext copy on disk)."""
     address = settings.CLAMAV_ADDRESS if address is None else address
     if not address:
         return None
     try:
         with _connect(address, timeout) as sock:
             sock.sendall(b"zINSTREAM\x00")
-            _send_file(sock, Path(path))
+            if isinstance(source, (str, Path)):
+                with Path(source).open("rb") as f:
+                    _send_stream(sock, f)
+            else:
+                source.seek(0)
+                _send_stream(sock, source)
             reply = _read_reply(sock)
     except OSError as exc:  # includes timeouts and refused connections
         raise ScannerUnavailable(f"clamd at {address}: {exc}") from exc
@@ -77,11 +85,10 @@ def _connect(address: str, timeout: float) -> socket.socket:
     return sock
 
 
-def _send_file(sock: socket.socket, path: Path) -> None:
+def _send_stream(sock: socket.socket, f) -> None:
     try:
-        with path.open("rb") as f:
-            while chunk := f.read(CHUNK_SIZE):
-                sock.sendall(struct.pack("!I", len(chunk)) + chunk)
+        while chunk := f.read(CHUNK_SIZE):
+            sock.sendall(struct.pack("!I", len(chunk)) + chunk)
         sock.sendall(struct.pack("!I", 0))  # end of stream
     except (BrokenPipeError, ConnectionResetError):
         # clamd closes the stream early when it exceeds StreamMaxLength; its reply says why.

@@ -5,6 +5,7 @@ database row is written last in a transaction; if that transaction fails the sto
 interrupted upload leaves neither a partial file nor a half-made record.
 """
 
+import dataclasses
 import logging
 import shutil
 import tempfile
@@ -25,6 +26,8 @@ from teleexpertise.cases.services import lock_case
 from teleexpertise.cases.workflow import Actor, WorkflowError
 from teleexpertise.documents import checks, clamav, previews, storage
 from teleexpertise.documents.models import Document
+from teleexpertise.documents.spool import Spool
+from teleexpertise.documents.upload_handlers import EncryptedUploadedFile, UnstoredUploadedFile
 
 logger = logging.getLogger(__name__)
 CHUNK = 1024 * 1024
@@ -69,9 +72,10 @@ def _check_case_quota(case: Case, size: int) -> None:
             % {"limit": filesizeformat(settings.DOCUMENT_MAX_CASE_BYTES)}, code="case_quota")
 
 
-def _scan(*, actor, case, path: Path, name, ip) -> None:
+def _scan(*, actor, case, source, name, ip) -> None:
+    """`source`: a path or an open binary file (positioned anywhere: the whole file is scanned)."""
     try:
-        signature = clamav.scan_file(path)
+        signature = clamav.scan(source)
     except clamav.ScannerUnavailable:
         # A configured scanner that does not answer blocks uploads: accepting unscanned files would make the
         # setting silently useless.
@@ -96,39 +100,73 @@ def document_add(*, actor: Actor, case_id, upload, kind: str, attached_to: str =
         raise ValidationError(_("Fichier trop volumineux : %(limit)s au plus par fichier.")
                               % {"limit": filesizeformat(settings.DOCUMENT_MAX_FILE_BYTES)}, code="file_size")
     _check_case_quota(case, upload.size)
+    spooled = _spooled(upload)
     workdir = Path(tempfile.mkdtemp(prefix="te-upload-"))
     try:
-        source = _local_path(upload, workdir)
-        # The scanner sees what the user sent, before re-encoding could hide (or break) a signature.
-        _scan(actor=actor, case=case, path=source, name=upload.name, ip=ip)
-        inspected = _inspect(actor=actor, case=case, source=source, name=upload.name or "", workdir=workdir, ip=ip)
-        details = dict(inspected.details)
-        if inspected.category == Document.Category.DICOM:  # what the viewer shows: exam date, region, series
-            details = {**previews.dicom_info(inspected.path), **details}
-        blob = storage.put(_file_chunks(inspected.path))
+        inspected, details = _check(actor=actor, case=case, spooled=spooled, name=upload.name or "",
+                                    workdir=workdir, ip=ip)
+        if inspected.path is None:  # accepted as sent: the encrypted spool becomes the stored object
+            blob = spooled.commit()
+        else:  # neutralised (a re-encoded photo, a DICOM without its preamble...): store the new file
+            blob = storage.put(_file_chunks(inspected.path))
         return _record(actor=actor, case_id=case.pk, blob=blob, inspected=inspected, details=details, kind=kind,
                        attached_to=attached_to, message=message, ip=ip)
     finally:
+        spooled.discard()
         shutil.rmtree(workdir, ignore_errors=True)
 
 
-def _inspect(*, actor, case, source: Path, name: str, workdir: Path, ip):
+def _spooled(upload) -> Spool:
+    """The upload's encrypted spool: made while receiving by our upload handler, or here for any other file."""
+    if isinstance(upload, EncryptedUploadedFile):
+        return upload.spool
+    if isinstance(upload, UnstoredUploadedFile):
+        raise upload.error
+    spooled = Spool()
     try:
-        return checks.inspect_upload(source, name, workdir=workdir)
+        for chunk in upload.chunks(CHUNK):
+            spooled.write(chunk)
+        spooled.finish()
+    except BaseException:
+        spooled.discard()
+        raise
+    return spooled
+
+
+def _check(*, actor, case, spooled: Spool, name: str, workdir: Path, ip):
+    """Scan and inspect the plaintext. Videos are checked where they are, read back from the encrypted spool;
+    the other kinds need a plaintext file (their parsers and re-encoders work on whole files): it is written to
+    a private temporary directory and removed with it."""
+    with spooled.open() as plain:
+        head = plain.read(checks.SNIFF_SIZE)
+        streamed = checks.sniff_streamed_kind(head)
+        if streamed:
+            # The scanner sees what the user sent, before re-encoding could hide (or break) a signature.
+            _scan(actor=actor, case=case, source=plain, name=name, ip=ip)
+            inspected = _inspect(actor=actor, case=case, name=name, ip=ip, run=lambda: checks.inspect_stream(
+                streamed, plain, spooled.size, name))
+            return inspected, dict(inspected.details)
+        source = workdir / "upload"
+        plain.seek(0)
+        with open(source, "xb") as handle:
+            shutil.copyfileobj(plain, handle, CHUNK)
+    _scan(actor=actor, case=case, source=source, name=name, ip=ip)
+    inspected = _inspect(actor=actor, case=case, name=name, ip=ip,
+                         run=lambda: checks.inspect_upload(source, name, workdir=workdir))
+    details = dict(inspected.details)
+    if inspected.category == Document.Category.DICOM:  # what the viewer shows: exam date, region, series
+        details = {**previews.dicom_info(inspected.path), **details}
+    if inspected.path == source:  # unchanged: the spool already holds exactly these bytes, encrypted
+        inspected = dataclasses.replace(inspected, path=None)
+    return inspected, details
+
+
+def _inspect(*, actor, case, name: str, ip, run):
+    try:
+        return run()
     except checks.RefusedContent as refused:
         reason = f"{refused.reason} {getattr(refused, 'detail', '')}".strip()
         _refuse(actor=actor, case=case, name=name, reason=reason, message=refused.message, ip=ip)
-
-
-def _local_path(upload, workdir: Path) -> Path:
-    """The upload as a file on disk: Django's own temporary file when it made one (large files), else a copy."""
-    if hasattr(upload, "temporary_file_path"):
-        return Path(upload.temporary_file_path())
-    source = workdir / "upload"
-    with open(source, "wb") as handle:
-        for chunk in upload.chunks(CHUNK):
-            handle.write(chunk)
-    return source
 
 
 def _record(*, actor, case_id, blob, inspected, details, kind, attached_to, message, ip) -> Document:

@@ -90,7 +90,7 @@ def put(chunks: Iterable[bytes]) -> StoredBlob:
     data_key = crypto.new_data_key()
     wrapped = crypto.wrap_key(data_key, key_id)
     object_key = new_object_key()
-    tally = _Tally()
+    tally = Tally()
     try:
         backend.write(object_key, _encrypt(chunks, AESGCM(data_key), tally))
     finally:
@@ -212,7 +212,7 @@ class _BackgroundDigest:
         return self._digest.hexdigest()
 
 
-class _Tally:
+class Tally:
     def __init__(self) -> None:
         self.size = 0
         self.digest = _BackgroundDigest()
@@ -222,7 +222,7 @@ class _Tally:
         self.digest.update(plaintext)
 
 
-def _encrypt(chunks: Iterable[bytes], aead: AESGCM, tally: _Tally) -> Iterator[bytes]:
+def _encrypt(chunks: Iterable[bytes], aead: AESGCM, tally: Tally) -> Iterator[bytes]:
     header = crypto.new_header()
     yield header.raw
     for index, (plaintext, last) in enumerate(_rechunk(chunks, header.chunk_size)):
@@ -357,6 +357,13 @@ class LocalBackend:
             raise
         _fsync_directory(path.parent)
 
+    def adopt(self, key: str, encrypted: Path) -> None:
+        """Take an already encrypted, already synced file (see `spool`) as the object: a rename, no copy."""
+        path = self._path(key)
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        os.replace(encrypted, path)
+        _fsync_directory(path.parent)
+
     def read(self, key: str, start: int, end: int | None) -> Iterator[bytes]:
         try:
             handle = self._path(key).open("rb")  # opened now, so a missing file fails before streaming starts
@@ -428,6 +435,11 @@ class S3Backend:
         except BaseException:
             upload.discard()
             raise
+
+    def adopt(self, key: str, encrypted: Path) -> None:
+        """Upload an already encrypted file (see `spool`) as the object, then delete the local file."""
+        self.write(key, _file_blocks(encrypted.open("rb"), 0, None))
+        encrypted.unlink(missing_ok=True)
 
     def read(self, key: str, start: int, end: int | None) -> Iterator[bytes]:
         from botocore.exceptions import ClientError

@@ -13,7 +13,7 @@ from PIL import Image
 
 from teleexpertise.documents import checks
 from teleexpertise.documents.checks import RefusedContent, detect_kind, inspect_upload, safe_filename
-from teleexpertise.documents.clamav import ScannerUnavailable, parse_address, ping, scan_file
+from teleexpertise.documents.clamav import ScannerUnavailable, parse_address, ping, scan
 from tests.documents import hostile
 
 FORMAT_MESSAGE = (
@@ -477,14 +477,14 @@ def test_clean_file_streams_in_chunks(clamd, src, settings):
     settings.CLAMAV_ADDRESS = address
     big = src / "big.bin"
     big.write_bytes(bytes(range(256)) * 1000)  # several INSTREAM chunks
-    assert scan_file(big) is None
+    assert scan(big) is None
     assert server.streams == [big.read_bytes()]
     assert ping()
 
 
 def test_infected_file_returns_the_signature(clamd, src, settings):
     _server, settings.CLAMAV_ADDRESS = clamd()
-    assert scan_file(hostile.fake_malware(src)) == "Eicar-Test-Signature"
+    assert scan(hostile.fake_malware(src)) == "Eicar-Test-Signature"
 
 
 def test_unix_socket_address(tmp_path, src, settings):
@@ -492,7 +492,7 @@ def test_unix_socket_address(tmp_path, src, settings):
     server = _start(socketserver.ThreadingUnixStreamServer, str(socket_path))
     try:
         settings.CLAMAV_ADDRESS = str(socket_path)
-        assert scan_file(hostile.fake_malware(src)) == "Eicar-Test-Signature"
+        assert scan(hostile.fake_malware(src)) == "Eicar-Test-Signature"
     finally:
         server.shutdown()
         server.server_close()
@@ -500,7 +500,7 @@ def test_unix_socket_address(tmp_path, src, settings):
 
 def test_scanning_disabled_without_address(src, settings):
     settings.CLAMAV_ADDRESS = ""
-    assert scan_file(hostile.fake_malware(src)) is None
+    assert scan(hostile.fake_malware(src)) is None
 
 
 def test_unreachable_daemon_raises(src, settings):
@@ -509,13 +509,13 @@ def test_unreachable_daemon_raises(src, settings):
         port = probe.getsockname()[1]
     settings.CLAMAV_ADDRESS = f"127.0.0.1:{port}"
     with pytest.raises(ScannerUnavailable):
-        scan_file(hostile.fake_malware(src))
+        scan(hostile.fake_malware(src))
 
 
 def test_silent_daemon_times_out(clamd, src):
     _server, address = clamd(silent=True)
     with pytest.raises(ScannerUnavailable):
-        scan_file(hostile.fake_malware(src), address=address, timeout=0.3)
+        scan(hostile.fake_malware(src), address=address, timeout=0.3)
 
 
 def test_daemon_error_reply_raises(clamd, src):
@@ -523,7 +523,7 @@ def test_daemon_error_reply_raises(clamd, src):
     big = src / "big.bin"
     big.write_bytes(b"x" * 500_000)
     with pytest.raises(ScannerUnavailable, match="size limit"):
-        scan_file(big, address=address)
+        scan(big, address=address)
 
 
 @pytest.mark.parametrize(

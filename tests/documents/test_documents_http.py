@@ -246,3 +246,60 @@ def test_dicom_view_shows_exam_date_and_french_presets(cast, client_for):
     document = Document.objects.get(case=case)
     page = client_for(cast.expert.user).get(reverse("documents:view", args=[document.pk])).content.decode()
     assert "19/01/2004" in page and "Poumon" in page and "Fenêtre du fichier" in page
+
+
+def _spool_files(settings):
+    from teleexpertise.documents.spool import spool_directory
+
+    return list(spool_directory().glob("*")) if spool_directory().is_dir() else []
+
+
+def test_a_video_is_checked_and_stored_from_its_encrypted_spool(cast, client_for, settings):
+    from tests.documents.hostile import mp4_bytes
+
+    case = cast.case_in("taken")
+    content = mp4_bytes()
+    assert _upload(client_for(cast.requester.user), case, "deglutition.mp4", content, kind="video").status_code == 200
+    document = Document.objects.get(case=case)
+    assert document.media_type == "video/mp4" and document.size == len(content)
+    assert not _spool_files(settings)  # renamed into the store
+    assert b"ftyp" not in b"".join(open(path, "rb").read() for path in _stored_files(settings))
+    body = b"".join(client_for(cast.expert.user).get(reverse("documents:download", args=[document.pk]))
+                    .streaming_content)
+    assert body == content
+
+
+def test_a_refused_video_leaves_no_spool_file(cast, client_for, settings):
+    from tests.documents.hostile import mp4_bytes
+
+    case = cast.case_in("taken")
+    hidden_zip = mp4_bytes() + b"PK\x05\x06" + bytes(18)  # a ZIP end record after the video: a polyglot
+    response = _upload(client_for(cast.requester.user), case, "video.mp4", hidden_zip, kind="video")
+    assert response.status_code == 400 and "fichier composite" in response.json()["errors"][0]
+    assert not Document.objects.exists() and not _spool_files(settings) and not _stored_files(settings)
+
+
+def test_an_upload_cut_off_mid_body_leaves_no_file(cast, client_for, settings):
+    """The client disconnects half-way: Django's parser raises, and the spool must still go."""
+    import gc
+
+    from django.test import RequestFactory
+    from django.test.client import BOUNDARY, encode_multipart
+
+    body = encode_multipart(BOUNDARY, {"kind": "photo", "files": SimpleUploadedFile("big.jpg", os.urandom(3 << 20))})
+
+    class CutStream(io.BytesIO):
+        def read(self, size=-1):
+            if self.tell() > len(body) // 2:
+                raise OSError("client disconnected")
+            return super().read(size)
+
+    request = RequestFactory().post("/", data={})
+    request.META["CONTENT_LENGTH"] = str(len(body))
+    request._stream = CutStream(body)
+    request.upload_handlers  # noqa: B018 - built from settings, as in a real request
+    with pytest.raises(OSError, match="client disconnected"):
+        request.POST  # noqa: B018
+    del request
+    gc.collect()
+    assert not _spool_files(settings) and not Document.objects.exists()

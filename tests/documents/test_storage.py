@@ -6,6 +6,7 @@ import errno
 import hashlib
 import os
 import stat
+import time
 import tracemalloc
 import uuid
 
@@ -435,3 +436,81 @@ def test_unknown_storage_and_bad_keys_are_refused(settings):
         storage.get_backend()
     with pytest.raises(ValueError, match="storage key"):
         storage.LocalBackend(settings.DOCUMENT_ROOT).read("../../etc/passwd", 0, None)
+
+
+# --- The upload spool: encrypted while received, committed without a second encryption ----------------------
+
+def _spooled(data: bytes, piece: int = 100_000):
+    from teleexpertise.documents.spool import Spool
+
+    spooled = Spool()
+    for part in pieces(data, piece):
+        spooled.write(part)
+    spooled.finish()
+    return spooled
+
+
+@pytest.mark.parametrize("size", [0, 1, CHUNK_SIZE, CHUNK_SIZE + 1, 3 * CHUNK_SIZE + 12_345])
+def test_a_spool_commits_to_the_same_object_put_would_make(backend, size):
+    data = pattern(size)
+    spooled = _spooled(data)
+    assert PATTERN[:20] not in spooled.path.read_bytes()  # ciphertext only, from the first byte received
+    blob = spooled.commit()
+    assert (blob.size, blob.sha256) == (size, hashlib.sha256(data).hexdigest())
+    assert read_all(blob) == data and raw(blob) != data
+    assert not spooled.path.exists()  # renamed (local) or uploaded then removed (S3)
+    spooled.discard()  # after a commit: nothing to undo
+    assert read_all(blob) == data
+
+
+def test_a_spool_reads_back_any_range_of_the_plaintext(backend):
+    data = os.urandom(3 * CHUNK_SIZE + 777)
+    spooled = _spooled(data, piece=65_536)
+    with spooled.open() as plain:
+        for start, length in [(0, 10), (CHUNK_SIZE - 5, 10), (2 * CHUNK_SIZE, CHUNK_SIZE + 777), (len(data) - 3, 50)]:
+            plain.seek(start)
+            assert plain.read(length) == data[start : start + length]
+        plain.seek(-100, os.SEEK_END)
+        assert plain.read() == data[-100:]
+    spooled.discard()
+    assert not spooled.path.exists()
+
+
+def test_a_tampered_spool_is_not_read_as_plaintext(backend):
+    spooled = _spooled(pattern(2 * CHUNK_SIZE))
+    with open(spooled.path, "r+b") as f:
+        f.seek(crypto.chunk_offset(1, CHUNK_SIZE) + 10)
+        byte = f.read(1)
+        f.seek(-1, os.SEEK_CUR)
+        f.write(bytes([byte[0] ^ 1]))
+    with spooled.open() as plain:
+        assert plain.read(100) == pattern(100)  # the first chunk is intact
+        plain.seek(CHUNK_SIZE)
+        with pytest.raises(IntegrityError):
+            plain.read(100)
+    spooled.discard()
+
+
+def test_a_spool_nobody_commits_or_discards_goes_with_its_object(backend):
+    import gc
+
+    from teleexpertise.documents.spool import Spool
+
+    spooled = Spool()
+    spooled.write(pattern(CHUNK_SIZE + 10))  # cut off mid-way, as when a client disconnects
+    path = spooled.path
+    assert path.exists()
+    del spooled
+    gc.collect()
+    assert not path.exists()
+
+
+def test_stale_spool_files_are_purged(backend):
+    from teleexpertise.documents import spool
+    from teleexpertise.documents.tasks import purge_stale_spool
+
+    old, recent = _spooled(pattern(10)), _spooled(pattern(10))
+    os.utime(old.path, (time.time() - 2 * 86400,) * 2)
+    assert purge_stale_spool.call_local() == 1
+    assert not old.path.exists() and recent.path.exists()
+    assert spool.purge_stale(max_age_seconds=0) == 1
