@@ -163,11 +163,13 @@ def _recipient_label(case_id) -> str:
     return case.recipient_label
 
 
-def _notify_new_case(case: Case) -> None:
+def _notify_new_case(case: Case, *, sender: Actor | None = None) -> None:
     if case.expert_id:
         notify(users=_users(case.expert), case=case, verb=_("nouvelle demande"))
         return
-    members = Professional.objects.filter(memberships__network_id=case.network_id, user__isnull=False)
+    # The whole pool (members and dispatcher) but not the requester, nor the expert who transfers it there.
+    members = (Professional.objects.filter(memberships__network_id=case.network_id, user__isnull=False)
+               .exclude(pk__in=[case.requester_id, sender.professional_id if sender else None]).distinct())
     notify(users=[p.user for p in members.select_related("user")], case=case,
            verb=_("nouvelle demande dans la file partagée"))
 
@@ -194,6 +196,7 @@ def case_assign(*, actor: Actor, case_id, expert: Professional, ip=None) -> Case
                            changes={"expert": expert, "taken_at": timezone.now()},
                            summary=_("Attribuée à %(name)s") % {"name": expert.display_name})
         notify(users=_users(expert), case=case, verb=_("demande qui vous est attribuée"))
+        notify(users=_users(case.requester), case=case, verb=_("demande prise en charge"))
     return case
 
 
@@ -279,7 +282,7 @@ def case_transfer(*, actor: Actor, case_id, note: str, expert: Professional | No
         message_create(actor=actor.user, case=case, author=actor.professional,
                        body=_("Demande transférée à %(to)s.\n%(note)s") % {"to": target, "note": note},
                        kind=Message.Kind.DECISION, ip=ip)
-        _notify_new_case(case)
+        _notify_new_case(case, sender=actor)
         notify(users=_users(case.requester), case=case, verb=_("demande transférée"))
     return case
 
