@@ -177,6 +177,10 @@ DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "Téléexpertise <ne-pas-repo
 # --- Domain settings.
 CASE_MAX_DEADLINE_DAYS = env_int("CASE_MAX_DEADLINE_DAYS", 7)
 PAGE_SIZE = env_int("PAGE_SIZE", 25)
+# Days after closing when the requester is asked what happened next (6 weeks).
+FOLLOW_UP_DELAY_DAYS = env_int("FOLLOW_UP_DELAY_DAYS", 42)
+if FOLLOW_UP_DELAY_DAYS < 1:
+    raise ImproperlyConfigured("FOLLOW_UP_DELAY_DAYS must be at least 1 (days after closing).")
 
 # --- Clinical documents: checked by content, encrypted at rest (AES-256-GCM, per-file keys wrapped by a
 # master key). DOCUMENT_MASTER_KEYS is "key-id:base64-of-32-bytes[,older-id:key...]"; the active id encrypts new

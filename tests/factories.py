@@ -123,4 +123,5 @@ class Cast:
         report_sign(actor=expert, case_id=case.pk)
         if state == S.ANSWERED:
             return Case.objects.get(pk=case.pk)
-        return services.case_close(actor=self.actor(self.requester), case_id=case.pk)
+        return services.case_close(actor=self.actor(self.requester), case_id=case.pk, usefulness="yes",
+                                   avoided=["visit"])

@@ -25,7 +25,7 @@ def _user(cast, who):
 def _case_urls(case):
     urls = [reverse("cases:detail", args=[case.pk]), reverse("reports:edit", args=[case.pk]),
             reverse("cases:edit", args=[case.pk]),
-            reverse("cases:patient", args=[case.patient_id])]
+            reverse("cases:patient", args=[case.patient_id]), reverse("cases:follow_up", args=[case.pk])]
     urls += [reverse("cases:action", args=[case.pk, t.action]) for t in TRANSITIONS]
     return urls
 

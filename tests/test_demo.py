@@ -4,12 +4,13 @@ from datetime import timedelta
 from io import StringIO
 
 import pytest
+from django.conf import settings
 from django.core.management import call_command
 from django.utils import timezone
 
 from teleexpertise.accounts.models import User
 from teleexpertise.audit.models import AuditEvent
-from teleexpertise.cases.models import Case
+from teleexpertise.cases.models import Case, ClosingSurvey, FollowUp
 from teleexpertise.core import demo
 from teleexpertise.core.management.commands import seed_demo
 from teleexpertise.directory.identifiers import validate_adeli, validate_finess, validate_rpps
@@ -51,6 +52,21 @@ def test_seed_demo_twice(db):
     _check_prescriptions_for_pharmacists_are_justified()
     _check_seed_002_case()
     _check_documents_are_readable()
+    _check_closing_surveys_and_follow_ups()
+
+
+def _check_closing_surveys_and_follow_ups():
+    closed = Case.objects.filter(state=S.CLOSED)
+    assert ClosingSurvey.objects.filter(case__in=closed).count() == closed.count()
+    assert set(ClosingSurvey.objects.values_list("usefulness", flat=True)) >= {"yes", "partly"}
+    asked = FollowUp.objects.select_related("case")
+    assert asked.filter(answered_at=None).exists() and asked.exclude(answered_at=None).exists()
+    delay = timedelta(days=settings.FOLLOW_UP_DELAY_DAYS)
+    for follow_up in asked:
+        assert follow_up.requested_at == follow_up.case.closed_at + delay
+        assert follow_up.answered_at is None or follow_up.requested_at < follow_up.answered_at < timezone.now()
+    due = closed.filter(closed_at__lte=timezone.now() - delay)
+    assert set(asked.values_list("case_id", flat=True)) == set(due.values_list("pk", flat=True))
 
 
 def _check_documents_are_readable():

@@ -75,8 +75,10 @@ def test_whole_journey_over_http(cast, client_for):
 
     page = requester.get(reverse("cases:detail", args=[case.pk])).content.decode()
     assert "Exérèse à visée diagnostique" in page and "Version 1" in page
-    case = _act(requester, case, "close")
+    case = _act(requester, case, "close", {"usefulness": "partly", "avoided": ["visit", "emergency"]})
     assert case.state == Case.State.CLOSED
+    survey = case.closing_survey
+    assert (survey.usefulness, survey.avoided_visit, survey.avoided_emergency) == ("partly", True, True)
 
     changes = list(AuditEvent.objects.filter(case_id=case.pk).exclude(kind="R").values_list("action", flat=True)
                    .order_by("at", "id"))

@@ -1,11 +1,15 @@
 """Query counts of the inboxes and the case page are pinned and do not grow with cases or messages."""
 
+from datetime import timedelta
+
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
+from django.utils import timezone
 
 from teleexpertise.cases import services
+from teleexpertise.cases.models import Case
 
 
 def _count(client, url, params=None):
@@ -54,3 +58,19 @@ def test_case_page_queries_do_not_grow_with_messages_or_versions(cast, client_fo
         services.case_post_message(actor=cast.actor(cast.requester), case_id=case.pk, body=f"Message {i}")
     assert _count(client, url) == small
     assert small <= CASE_PAGE_QUERIES, small
+
+
+def test_closing_survey_and_follow_up_cost_no_query_on_the_case_page(cast, client_for):
+    """Both are joined to the case row, not read by queries of their own."""
+    closed = cast.case_in("closed")
+    Case.objects.filter(pk=closed.pk).update(closed_at=timezone.now() - timedelta(days=43))
+    assert services.follow_ups_request_due() == 1
+    services.follow_up_answer(actor=cast.actor(cast.requester), case_id=closed.pk, advice_followed="yes",
+                              seen=["none"], outcome="Guéri.")
+    client = client_for(cast.expert.user)
+    with CaptureQueriesContext(connection) as ctx:
+        page = client.get(reverse("cases:detail", args=[closed.pk])).content.decode()
+    assert "Guéri." in page and "Questionnaire de clôture" in page
+    own_reads = [q["sql"] for q in ctx.captured_queries
+                 if 'FROM "cases_closingsurvey"' in q["sql"] or 'FROM "cases_followup"' in q["sql"]]
+    assert not own_reads, own_reads

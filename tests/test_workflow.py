@@ -87,7 +87,7 @@ def _perform(cast, action, who, case):
     if action == "transfer":
         return services.case_transfer(actor=actor, case_id=pk, note="Relève d'un autre réseau", network=cast.network)
     if action == "close":
-        return services.case_close(actor=actor, case_id=pk)
+        return services.case_close(actor=actor, case_id=pk, usefulness="yes", avoided=["none"])
     if action == "withdraw":
         return services.case_withdraw(actor=actor, case_id=pk, reason="Patient hospitalisé entre-temps")
     data = {"act_at": timezone.now(), "answer": "Naevus bénin.", "conclusion": "Surveillance annuelle.",

@@ -10,7 +10,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext_lazy
 
-from teleexpertise.cases.models import Case
+from teleexpertise.cases.models import NONE, Answer, Case, ClosingSurvey, FollowUp
 from teleexpertise.directory.models import Professional
 from teleexpertise.directory.selectors import experts_selectable, networks_active
 from teleexpertise.documents.forms import MultipleFileField
@@ -263,6 +263,42 @@ class TransferForm(forms.Form):
         if bool(data.get("network")) == bool(data.get("expert")):
             raise ValidationError(_("Choisissez soit un réseau, soit un expert."))
         return data
+
+
+class SeveralChoiceField(forms.MultipleChoiceField):
+    """Boxes to tick, one of which ("aucun" / "non") excludes the others."""
+
+    widget = forms.CheckboxSelectMultiple
+
+    def validate(self, value):
+        super().validate(value)
+        if NONE in value and len(value) > 1:
+            raise ValidationError(_("« %(none)s » ne peut pas être coché avec une autre réponse.")
+                                  % {"none": dict(self.choices)[NONE]}, code="exclusive")
+
+
+class ClosingSurveyForm(forms.Form):
+    """Closing asks three short questions: they tell the expert what the opinion changed."""
+
+    usefulness = forms.ChoiceField(label=_("L'avis de l'expert vous a-t-il été utile ?"), choices=Answer.choices,
+                                   widget=forms.RadioSelect,
+                                   error_messages={"required": _("Indiquez si l'avis vous a été utile.")})
+    avoided = SeveralChoiceField(label=_("Grâce à cet avis, qu'est-ce qui a été évité ?"),
+                                 choices=ClosingSurvey.AVOIDED_CHOICES,
+                                 error_messages={"required": _("Cochez ce qui a été évité, ou « Aucun ».")})
+    technical_incidents = forms.CharField(label=_("Incidents techniques (facultatif)"), required=False,
+                                          max_length=4000, widget=forms.Textarea(attrs={"rows": 3}))
+
+
+class FollowUpForm(forms.Form):
+    advice_followed = forms.ChoiceField(
+        label=_("Les conseils de l'expert ont-ils été suivis ?"), choices=Answer.choices, widget=forms.RadioSelect,
+        error_messages={"required": _("Indiquez si les conseils de l'expert ont été suivis.")})
+    seen = SeveralChoiceField(label=_("Depuis, le patient a-t-il été vu ?"), choices=FollowUp.SEEN_CHOICES,
+                              error_messages={"required": _("Indiquez si le patient a été vu depuis, ou « Non ».")})
+    outcome = forms.CharField(label=_("Évolution du patient"), max_length=4000,
+                              widget=forms.Textarea(attrs={"rows": 4}),
+                              error_messages={"required": _("Décrivez l'évolution du patient.")})
 
 
 class MessageForm(AttachmentsMixin):

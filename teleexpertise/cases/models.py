@@ -87,6 +87,8 @@ class Case(models.Model):
             models.Index(fields=["requester", "state", "updated_at"], name="case_requester_inbox"),
             models.Index(fields=["network", "state"], name="case_pool_queue",
                          condition=Q(expert__isnull=True)),
+            # The hourly follow-up job looks for cases closed a given time ago.
+            models.Index(fields=["closed_at"], name="case_closed_at", condition=Q(state="closed")),
         ]
         constraints = [
             models.CheckConstraint(
@@ -118,3 +120,101 @@ class Case(models.Model):
         if self.expert_id:
             return self.expert.display_name
         return str(self.network) if self.network_id else ""
+
+
+class Answer(models.TextChoices):
+    """Yes / partly / no: how useful the opinion was, how far its advice was followed."""
+
+    YES = "yes", _("Oui")
+    PARTLY = "partly", _("En partie")
+    NO = "no", _("Non")
+
+
+NONE = "none"  # the "aucun" / "non" box of a several-choice question; exclusive of the others
+
+
+class ClosingSurvey(models.Model):
+    """What the requester says when closing a case (HAS grid: satisfaction, avoided care, technical incidents).
+
+    "Avoided" is three flags rather than a list so that indicators count them with plain SQL; all three false
+    is the explicit answer "aucun" (the form does not accept an empty answer).
+    """
+
+    AVOIDED = {"visit": "avoided_visit", "emergency": "avoided_emergency",
+               "hospitalisation": "avoided_hospitalisation"}  # form choice -> field
+    AVOIDED_CHOICES = (("visit", _("Consultation en présentiel")), ("emergency", _("Passage aux urgences")),
+                       ("hospitalisation", _("Hospitalisation")), (NONE, _("Aucun")))
+
+    case = models.OneToOneField(Case, on_delete=models.CASCADE, related_name="closing_survey")
+    usefulness = models.CharField(_("avis utile"), max_length=8, choices=Answer.choices)
+    avoided_visit = models.BooleanField(_("consultation en présentiel évitée"), default=False)
+    avoided_emergency = models.BooleanField(_("passage aux urgences évité"), default=False)
+    avoided_hospitalisation = models.BooleanField(_("hospitalisation évitée"), default=False)
+    technical_incidents = models.TextField(_("incidents techniques"), blank=True)
+    answered_by = models.ForeignKey(Professional, on_delete=models.PROTECT, related_name="+")
+    answered_at = models.DateTimeField(_("répondu le"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("questionnaire de clôture")
+        verbose_name_plural = _("questionnaires de clôture")
+
+    def __str__(self) -> str:
+        return f"{self.case_id}: {self.usefulness}"
+
+    @property
+    def avoided_labels(self) -> list[str]:
+        return _labels(self, self.AVOIDED, self.AVOIDED_CHOICES)
+
+
+class FollowUp(models.Model):
+    """Asked of the requester FOLLOW_UP_DELAY_DAYS after closing: what happened next. Shown to the expert.
+
+    One row a case (unique): the periodic job creates it, so two workers cannot ask twice; the requester's
+    answer fills it once and is never rewritten (a later addition goes in the thread).
+    """
+
+    SEEN = {"by_expert": "seen_by_expert", "other_specialist": "seen_by_other_specialist",
+            "emergency": "seen_in_emergency", "hospitalised": "hospitalised"}  # form choice -> field
+    SEEN_CHOICES = (("by_expert", _("Oui, par l'expert")), ("other_specialist", _("Oui, par un autre spécialiste")),
+                    ("emergency", _("Aux urgences")), ("hospitalised", _("Hospitalisé")), (NONE, _("Non")))
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    case = models.OneToOneField(Case, on_delete=models.CASCADE, related_name="follow_up")
+    requested_at = models.DateTimeField(_("demandé le"), default=timezone.now)
+    answered_at = models.DateTimeField(_("répondu le"), null=True, blank=True)
+    answered_by = models.ForeignKey(Professional, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    advice_followed = models.CharField(_("conseils suivis"), max_length=8, choices=Answer.choices, blank=True)
+    seen_by_expert = models.BooleanField(_("vu par l'expert"), default=False)
+    seen_by_other_specialist = models.BooleanField(_("vu par un autre spécialiste"), default=False)
+    seen_in_emergency = models.BooleanField(_("vu aux urgences"), default=False)
+    hospitalised = models.BooleanField(_("hospitalisé"), default=False)
+    outcome = models.TextField(_("évolution"), blank=True)
+
+    class Meta:
+        verbose_name = _("suivi après clôture")
+        verbose_name_plural = _("suivis après clôture")
+        constraints = [
+            models.CheckConstraint(
+                name="follow_up_answer_complete",
+                condition=Q(answered_at__isnull=True) | (~Q(advice_followed="") & ~Q(outcome="")
+                                                         & Q(answered_by__isnull=False)),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.case_id} follow-up"
+
+    @property
+    def is_answered(self) -> bool:
+        return self.answered_at is not None
+
+    @property
+    def seen_labels(self) -> list[str]:
+        return _labels(self, self.SEEN, self.SEEN_CHOICES)
+
+
+def _labels(row, flags: dict, choices) -> list[str]:
+    """The labels of the boxes ticked, or the label of the exclusive "none" box."""
+    labels = dict(choices)
+    ticked = [str(labels[choice]) for choice, name in flags.items() if getattr(row, name)]
+    return ticked or [str(labels[NONE])]

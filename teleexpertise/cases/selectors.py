@@ -3,13 +3,13 @@
 from datetime import UTC, datetime
 
 from django.db.models import Case as SqlCase
-from django.db.models import Count, DateTimeField, IntegerField, OuterRef, Q, Subquery, Value, When
+from django.db.models import Count, DateTimeField, Exists, IntegerField, OuterRef, Q, Subquery, Value, When
 from django.db.models.functions import Coalesce
 from django.http import Http404
 from django.utils import timezone
 
 from teleexpertise.audit.models import AuditEvent
-from teleexpertise.cases.models import Case
+from teleexpertise.cases.models import Case, FollowUp
 from teleexpertise.directory.models import NetworkMembership
 from teleexpertise.messaging.models import Message, ReadMarker
 from teleexpertise.patients.models import Patient
@@ -35,14 +35,15 @@ def cases_visible_to(user):
     return Case.objects.filter(Q(requester_id=pid) | (Q(expert_id=pid) & ~Q(state=S.DRAFT)) | _pooled_for(pid))
 
 
-def case_for_user(user, pk) -> Case:
+def case_for_user(user, pk, *, with_closing: bool = False) -> Case:
+    """The case if this user may see it, else 404; `with_closing` joins its closing survey and follow-up."""
     # No .first()/.get(): on PostgreSQL their LIMIT makes planning this many-table join take ~15 ms instead
     # of ~4 ms (execution is 0.3 ms; measured by bench/inbox). pk is unique, so at most one row comes back.
     queryset = (cases_visible_to(user)
                 .select_related("patient__treating_doctor", "consent__informed_by", "requester__profession",
                                 "requester__specialty", "requester__organisation", "expert__profession",
                                 "expert__specialty", "expert__organisation", "network__organisation",
-                                "network__specialty")
+                                "network__specialty", *(("closing_survey", "follow_up") if with_closing else ()))
                 .filter(pk=pk).order_by())
     case = next(iter(queryset), None)
     if case is None:
@@ -90,7 +91,9 @@ def inbox_requests(user, *, state: str = ""):
     qs = Case.objects.filter(requester_id=pid)
     if state:
         qs = qs.filter(state=state)
-    return _with_listing(qs, user).order_by("-updated_at")
+    # In the same query: whether the follow-up of a closed case waits for the requester's answer.
+    waiting = FollowUp.objects.filter(case=OuterRef("pk"), answered_at__isnull=True)
+    return _with_listing(qs, user).annotate(follow_up_waiting=Exists(waiting)).order_by("-updated_at")
 
 
 def inbox_expert(user, *, include_closed: bool = False):

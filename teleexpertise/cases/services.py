@@ -4,6 +4,7 @@ Web views, the API and management commands call these functions; nothing else wr
 """
 
 import logging
+from collections.abc import Collection
 from datetime import timedelta
 
 from django.conf import settings
@@ -12,11 +13,12 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from teleexpertise.audit.models import AuditEvent
 from teleexpertise.audit.services import audit_log
 from teleexpertise.cases import workflow
-from teleexpertise.cases.models import Case
+from teleexpertise.cases.models import NONE, Answer, Case, ClosingSurvey, FollowUp
 from teleexpertise.cases.workflow import Actor, WorkflowError
 from teleexpertise.directory.models import NetworkMembership, Professional
 from teleexpertise.directory.selectors import network_roles, professional_for_user
@@ -161,11 +163,13 @@ def _recipient_label(case_id) -> str:
     return case.recipient_label
 
 
-def _notify_new_case(case: Case) -> None:
+def _notify_new_case(case: Case, *, sender: Actor | None = None) -> None:
     if case.expert_id:
         notify(users=_users(case.expert), case=case, verb=_("nouvelle demande"))
         return
-    members = Professional.objects.filter(memberships__network_id=case.network_id, user__isnull=False)
+    # The whole pool (members and dispatcher) but not the requester, nor the expert who transfers it there.
+    members = (Professional.objects.filter(memberships__network_id=case.network_id, user__isnull=False)
+               .exclude(pk__in=[case.requester_id, sender.professional_id if sender else None]).distinct())
     notify(users=[p.user for p in members.select_related("user")], case=case,
            verb=_("nouvelle demande dans la file partagée"))
 
@@ -192,6 +196,7 @@ def case_assign(*, actor: Actor, case_id, expert: Professional, ip=None) -> Case
                            changes={"expert": expert, "taken_at": timezone.now()},
                            summary=_("Attribuée à %(name)s") % {"name": expert.display_name})
         notify(users=_users(expert), case=case, verb=_("demande qui vous est attribuée"))
+        notify(users=_users(case.requester), case=case, verb=_("demande prise en charge"))
     return case
 
 
@@ -277,7 +282,7 @@ def case_transfer(*, actor: Actor, case_id, note: str, expert: Professional | No
         message_create(actor=actor.user, case=case, author=actor.professional,
                        body=_("Demande transférée à %(to)s.\n%(note)s") % {"to": target, "note": note},
                        kind=Message.Kind.DECISION, ip=ip)
-        _notify_new_case(case)
+        _notify_new_case(case, sender=actor)
         notify(users=_users(case.requester), case=case, verb=_("demande transférée"))
     return case
 
@@ -292,10 +297,35 @@ def case_answer(*, actor: Actor, case_id, ip=None) -> Case:
 
 # --- The requester closes or withdraws ------------------------------------------------------------------
 
-def case_close(*, actor: Actor, case_id, ip=None) -> Case:
+def case_close(*, actor: Actor, case_id, usefulness: str, avoided: Collection[str], technical_incidents: str = "",
+               ip=None) -> Case:
+    """Close an answered case with the requester's closing survey: both are written, or neither."""
+    if usefulness not in Answer.values:
+        raise ValidationError(_("Indiquez si l'avis vous a été utile."), code="usefulness")
+    flags = ticked_flags(avoided, ClosingSurvey.AVOIDED, _("Cochez ce qui a été évité, ou « Aucun »."))
     with transaction.atomic():
-        return _transition(actor=actor, case_id=case_id, action="close", ip=ip,
+        case = _transition(actor=actor, case_id=case_id, action="close", ip=ip,
                            changes={"closed_at": timezone.now()}, summary=_("Clôturée par le requérant"))
+        survey = ClosingSurvey.objects.create(case=case, usefulness=usefulness, answered_by=actor.professional,
+                                              technical_incidents=(technical_incidents or "").strip(), **flags)
+        audit_log(actor=actor.user, action="closing_survey.record", kind=AuditEvent.Kind.CREATE, obj=survey,
+                  case=case, ip=ip, summary=_("Avis utile : %(answer)s ; évité : %(avoided)s") % {
+                      "answer": survey.get_usefulness_display(), "avoided": ", ".join(survey.avoided_labels)})
+    return case
+
+
+def ticked_flags(values: Collection[str], flags: dict, missing_message) -> dict:
+    """{field: bool} from the boxes ticked of a several-choice question whose "none" box excludes the others."""
+    values = set(values or ())
+    if not values:
+        raise ValidationError(missing_message, code="required")
+    if not values <= {*flags, NONE}:
+        unknown = ", ".join(sorted(values - {*flags, NONE}))
+        raise ValidationError(_("Réponse inconnue : %(values)s.") % {"values": unknown}, code="invalid")
+    if NONE in values and len(values) > 1:
+        raise ValidationError(_("« Aucun » ou « Non » ne peut pas être coché avec une autre réponse."),
+                              code="exclusive")
+    return {name: choice in values for choice, name in flags.items()}
 
 
 def case_withdraw(*, actor: Actor, case_id, reason: str, ip=None) -> Case:
@@ -328,3 +358,87 @@ def _required(value: str, message) -> str:
     if not value:
         raise ValidationError(message, code="required")
     return value
+
+
+# --- Follow-up, FOLLOW_UP_DELAY_DAYS after closing ------------------------------------------------------
+
+FOLLOW_UP_BATCH = 500  # cases asked per run; the next hourly run takes the rest
+
+
+def follow_ups_request_due(*, now=None) -> int:
+    """Ask the requester of every case closed FOLLOW_UP_DELAY_DAYS ago what happened next; returns how many.
+
+    Called by the hourly job; safe to run twice or on two workers at once (one row a case, unique). A case
+    closed more than twice the delay ago is not asked: so late, the answer means little, and turning the
+    feature on does not mail a backlog of old cases.
+    """
+    now = now or timezone.now()
+    delay = timedelta(days=settings.FOLLOW_UP_DELAY_DAYS)
+    due = (Case.objects.filter(state=S.CLOSED, closed_at__lte=now - delay, closed_at__gt=now - 2 * delay,
+                               follow_up__isnull=True)
+           .select_related("requester__user").order_by("closed_at"))
+    return sum(_follow_up_request(case, now) for case in list(due[:FOLLOW_UP_BATCH]))
+
+
+def _follow_up_request(case: Case, now) -> int:
+    try:
+        with transaction.atomic():
+            follow_up = FollowUp.objects.create(case=case, requested_at=now)
+            audit_log(actor=None, action="follow_up.request", kind=AuditEvent.Kind.CREATE, obj=follow_up, case=case,
+                      summary=_("Suivi demandé au requérant"))
+            notify(users=_users(case.requester), case=case, verb=follow_up_verb())
+    except IntegrityError:
+        return 0  # another worker asked first: its row and its notification stand
+    return 1
+
+
+def follow_up_verb() -> str:
+    return _("%(title)s : dites à l'expert ce qu'il est advenu du patient") % {"title": follow_up_title()}
+
+
+def follow_up_title() -> str:
+    """"Suivi à 6 semaines" with the default delay; in days when the delay is not whole weeks."""
+    days = settings.FOLLOW_UP_DELAY_DAYS
+    if days % 7 == 0:
+        return ngettext("Suivi à %(n)s semaine", "Suivi à %(n)s semaines", days // 7) % {"n": days // 7}
+    return ngettext("Suivi à %(n)s jour", "Suivi à %(n)s jours", days) % {"n": days}
+
+
+def follow_up_answer(*, actor: Actor, case_id, advice_followed: str, seen: Collection[str], outcome: str,
+                     ip=None) -> FollowUp:
+    """The requester's answer to the follow-up, once: it is the state of things at that date, never rewritten."""
+    with transaction.atomic():
+        case = lock_case(case_id)
+        follow_up = follow_up_to_answer(actor, case)
+        changes = _follow_up_changes(advice_followed, seen, outcome)
+        changes.update(answered_at=timezone.now(), answered_by=actor.professional)
+        if not FollowUp.objects.filter(pk=follow_up.pk, answered_at__isnull=True).update(**changes):
+            raise WorkflowError(_("Le suivi vient d'être renseigné : rechargez la page."))
+        for name, value in changes.items():
+            setattr(follow_up, name, value)
+        audit_log(actor=actor.user, action="follow_up.answer", kind=AuditEvent.Kind.UPDATE, obj=follow_up, case=case,
+                  ip=ip, summary=_("Conseils suivis : %(answer)s ; patient vu : %(seen)s") % {
+                      "answer": follow_up.get_advice_followed_display(), "seen": ", ".join(follow_up.seen_labels)})
+        notify(users=_users(case.expert), case=case, verb=_("suivi du patient renseigné par le requérant"))
+    return follow_up
+
+
+def follow_up_to_answer(actor: Actor, case: Case) -> FollowUp:
+    """The unanswered follow-up of this case, if this actor is the one who answers it; else a WorkflowError."""
+    if workflow.REQUESTER not in workflow.roles_for(actor, case):
+        raise WorkflowError(_("Seul le requérant renseigne le suivi de la demande."))
+    follow_up = FollowUp.objects.filter(case=case).first()
+    if follow_up is None:
+        raise WorkflowError(_("Aucun suivi n'est demandé pour cette demande."))
+    if follow_up.is_answered:
+        raise WorkflowError(_("Le suivi a déjà été renseigné le %(date)s. Pour ajouter une information, écrivez "
+                              "à l'expert dans les échanges de la demande.") % {"date": _paris(follow_up.answered_at)})
+    return follow_up
+
+
+def _follow_up_changes(advice_followed: str, seen: Collection[str], outcome: str) -> dict:
+    if advice_followed not in Answer.values:
+        raise ValidationError(_("Indiquez si les conseils de l'expert ont été suivis."), code="advice_followed")
+    flags = ticked_flags(seen, FollowUp.SEEN, _("Indiquez si le patient a été vu depuis, ou « Non »."))
+    outcome = _required(outcome, _("Décrivez l'évolution du patient."))
+    return {"advice_followed": advice_followed, "outcome": outcome, **flags}

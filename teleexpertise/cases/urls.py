@@ -10,5 +10,6 @@ urlpatterns = [
     path("cases/<uuid:pk>/edit/", views.case_edit, name="edit"),
     path("cases/<uuid:pk>/do/<slug:action>/", views.case_action, name="action"),
     path("cases/<uuid:pk>/messages/", views.case_message, name="message"),
+    path("cases/<uuid:pk>/follow-up/", views.case_follow_up, name="follow_up"),
     path("patients/<uuid:pk>/", views.patient_detail, name="patient"),
 ]

@@ -122,7 +122,7 @@ def _messages_of(exc) -> list[str]:
 
 @login_required
 def case_detail(request, pk):
-    case = selectors.case_for_user(request.user, pk)
+    case = selectors.case_for_user(request.user, pk, with_closing=True)
     actor = services.actor_for(request.user)
     audit_case_read(request, case, case.reference)
     thread = list(selectors.case_thread(case))
@@ -137,7 +137,16 @@ def case_detail(request, pk):
         "thread": thread, "message_form": forms.MessageForm() if workflow.may_post_message(actor, case) else None,
         "report_versions": versions, "timeline": list(selectors.case_timeline(case)),
         "access_history": list(selectors.case_access_history(case)),
+        **_closing_context(case, roles),
     })
+
+
+def _closing_context(case, roles) -> dict:
+    """The closing survey and the follow-up (joined by case_for_user), and whether this user should answer it."""
+    survey = getattr(case, "closing_survey", None)
+    follow_up = getattr(case, "follow_up", None)
+    return {"closing_survey": survey, "follow_up": follow_up, "follow_up_title": services.follow_up_title(),
+            "follow_up_to_answer": bool(follow_up and not follow_up.is_answered and workflow.REQUESTER in roles)}
 
 
 def _upload_form(actor, case):
@@ -152,7 +161,7 @@ def _upload_form(actor, case):
 
 
 ACTION_FORMS = {
-    "submit": forms.ConfirmForm, "claim": forms.ConfirmForm, "close": forms.ConfirmForm,
+    "submit": forms.ConfirmForm, "claim": forms.ConfirmForm, "close": forms.ClosingSurveyForm,
     "assign": forms.AssignForm, "accept": forms.AcceptForm, "decline": forms.DeclineForm,
     "request_information": forms.InformationRequestForm, "provide_information": forms.InformationResponseForm,
     "transfer": forms.TransferForm, "withdraw": forms.WithdrawForm,
@@ -165,7 +174,8 @@ def _run_action(action, actor, case, data, ip):
     if action == "claim":
         return services.case_claim(actor=actor, case_id=case.pk, ip=ip)
     if action == "close":
-        return services.case_close(actor=actor, case_id=case.pk, ip=ip)
+        return services.case_close(actor=actor, case_id=case.pk, usefulness=data["usefulness"],
+                                   avoided=data["avoided"], technical_incidents=data["technical_incidents"], ip=ip)
     if action == "assign":
         return services.case_assign(actor=actor, case_id=case.pk, expert=data["expert"], ip=ip)
     if action == "accept":
@@ -231,6 +241,33 @@ def case_action(request, pk, action):
     status = 400 if request.method == "POST" else 200
     return render(request, "cases/action.html", {"case": case, "transition": transition, "form": form},
                   status=status)
+
+
+@login_required
+def case_follow_up(request, pk):
+    """The requester says what happened after the opinion; once, then the expert reads it on the case page."""
+    case = selectors.case_for_user(request.user, pk)
+    actor = services.actor_for(request.user)
+    title = services.follow_up_title()
+    try:
+        services.follow_up_to_answer(actor, case)
+    except WorkflowError as exc:
+        return _refused(request, case, None, str(exc))
+    if request.method == "GET":
+        audit_case_read(request, case, "page suivi")
+    form = forms.FollowUpForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.follow_up_answer(actor=actor, case_id=case.pk, ip=client_ip(request), **form.cleaned_data)
+        except WorkflowError as exc:
+            return _refused(request, case, None, str(exc))
+        except ValidationError as exc:
+            form.add_error(None, _messages_of(exc))
+        else:
+            messages.success(request, _("Suivi envoyé à l'expert — %(ref)s") % {"ref": case.reference})
+            return redirect("cases:detail", pk=case.pk)
+    status = 400 if request.method == "POST" else 200
+    return render(request, "cases/follow_up.html", {"case": case, "form": form, "title": title}, status=status)
 
 
 def _refused(request, case, transition, message):

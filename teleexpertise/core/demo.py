@@ -11,7 +11,9 @@ Steps of a case script (the actor is implied: the requester or the case's curren
     ("ask", text)             the expert requests information; ("reply", text) the requester answers
     ("report", fields)        the expert writes and signs the report; ("draft_report", fields) only saves it
     ("amend", fields)         a signed correction (new version) of the report
-    ("decline", reason), ("transfer", pro, note), ("withdraw", reason), ("close",)
+    ("decline", reason), ("transfer", pro, note), ("withdraw", reason)
+    ("close",) or ("close", survey)   the requester closes with a closing survey (default: CLOSING_SURVEYS in turn)
+A closed case older than the follow-up delay is asked its follow-up; `follow_up` on its spec is the answer.
     ("msg", "requester" | "expert", text)   a message in the case thread
 """
 
@@ -84,6 +86,17 @@ class CaseSpec:
     mode: str = "asynchronous"
     consent: tuple | None = ("given",)  # ("given",), ("representative", name), ("impossible", reason, detail), None
     draft: bool = False
+    follow_up: dict | None = None  # the requester's answer to the follow-up (advice_followed, seen, outcome)
+
+
+# The closing surveys of ("close",) steps, in turn: mostly useful, most often a visit avoided (as in the field).
+CLOSING_SURVEYS = (
+    {"usefulness": "yes", "avoided": ["visit"]},
+    {"usefulness": "yes", "avoided": ["visit", "emergency"]},
+    {"usefulness": "partly", "avoided": ["none"], "technical_incidents": "Photo refusée au premier envoi (format)."},
+    {"usefulness": "yes", "avoided": ["hospitalisation"]},
+    {"usefulness": "yes", "avoided": ["none"]},
+)
 
 
 def report(answer: str, conclusion: str, **fields) -> tuple:
@@ -243,8 +256,11 @@ CLOSED = (
                    orientation_detail="Exérèse programmée au bloc de dermatologie ; résultat histologique adressé "
                                       "au médecin traitant."),
             ("msg", "requester", "Merci, le patient a bien reçu sa convocation pour l'exérèse."),
-            ("close",),
+            ("close", {"usefulness": "yes", "avoided": ["none"]}),
         ),
+        follow_up={"advice_followed": "yes", "seen": ["by_expert"],
+                   "outcome": "Exérèse faite 8 jours après l'avis. Histologie : mélanome in situ, marges saines ; "
+                              "surveillance dermatologique tous les 6 mois, le patient va bien."},
     ),
     CaseSpec(
         "roux", "gauthier", "net:derm", days_ago=48,

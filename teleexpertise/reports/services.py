@@ -13,6 +13,7 @@ from teleexpertise.cases.services import case_answer, lock_case
 from teleexpertise.cases.workflow import Actor, WorkflowError
 from teleexpertise.core.jobs import enqueue
 from teleexpertise.documents import storage
+from teleexpertise.messaging.services import notify
 from teleexpertise.reports.models import RenderedReport, ReportVersion
 from teleexpertise.reports.tasks import render_report_pdf
 
@@ -89,7 +90,9 @@ def report_sign(*, actor: Actor, case_id, ip=None) -> ReportVersion:
                   summary=_("Compte-rendu signé, version %(n)s") % {"n": draft.number})
         _schedule_pdf(draft)
         if action == "answer":
-            case_answer(actor=actor, case_id=case.pk, ip=ip)
+            case_answer(actor=actor, case_id=case.pk, ip=ip)  # notifies the requester
+        else:
+            notify(users=[case.requester.user], case=case, verb=_("compte-rendu corrigé : nouvelle version signée"))
     return draft
 
 

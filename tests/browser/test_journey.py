@@ -111,6 +111,11 @@ def take_action(page, link_label, *, fill=None):
     page.wait_for_url(case_url)
 
 
+def answer_closing_survey(page):
+    page.get_by_role("group", name=re.compile("vous a-t-il été utile")).get_by_label("Oui").check()
+    page.get_by_label("Consultation en présentiel").check()
+
+
 def thread_items(page):
     return page.get_by_role("region", name="Échanges").get_by_role("listitem")
 
@@ -249,7 +254,7 @@ def test_request_answered_and_closed_through_the_ui(new_page, totp):
         re.compile(r"Version 1 — signée le .+ par Dr Anne DERMATO"))
     expect(report).to_contain_text(REPORT_ANSWER)
     expect(report).to_contain_text(REPORT_CONCLUSION)
-    take_action(requester, "Clôturer (compte-rendu reçu)")
+    take_action(requester, "Clôturer (compte-rendu reçu)", fill=answer_closing_survey)
     expect_flash(requester, f"Demande clôturée — {reference}")
     expect_state(requester, "Clôturée")
     expect(requester.get_by_role("link", name="Clôturer (compte-rendu reçu)")).to_have_count(0)
@@ -257,7 +262,8 @@ def test_request_answered_and_closed_through_the_ui(new_page, totp):
     # The history lists every step, in order, with readable labels and who did it.
     history = requester.get_by_role("region", name="Historique", exact=True).get_by_role("list").first
     items = history.get_by_role("listitem")
-    expect(items.last).to_contain_text("Clôturée par le requérant")
+    expect(items.last).to_contain_text("Questionnaire de clôture")
+    expect(items.nth(-2)).to_contain_text("Clôturée par le requérant")
     rows = items.evaluate_all(
         "items => items.map(li => [li.querySelector('[data-action]')?.dataset.action || '', li.innerText])")
     steps = {action: text for action, text in rows if action in dict(HISTORY)}

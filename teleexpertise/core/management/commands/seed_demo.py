@@ -7,6 +7,7 @@ in office hours). Everything happens in one transaction: a failure leaves nothin
 already holds the demo administrator is left untouched.
 """
 
+import itertools
 import operator
 import random
 from contextlib import contextmanager
@@ -28,7 +29,7 @@ from teleexpertise.accounts.models import User
 from teleexpertise.audit.models import AuditEvent
 from teleexpertise.audit.services import audit_log
 from teleexpertise.cases import services
-from teleexpertise.cases.models import Case
+from teleexpertise.cases.models import Case, ClosingSurvey, FollowUp
 from teleexpertise.core import demo, demo_files
 from teleexpertise.directory.models import Network, NetworkMembership, Organisation, Professional
 from teleexpertise.documents import services as document_services
@@ -51,6 +52,8 @@ _STAMPED = (
     (ReportVersion, ("created_at", "updated_at", "signed_at")),
     (Consent, ("recorded_at",)),
     (Patient, ("created_at",)),
+    (ClosingSurvey, ("answered_at",)),
+    (FollowUp, ("requested_at", "answered_at")),
 )
 
 # Hours between a step and the previous one: (shortest, longest).
@@ -74,6 +77,8 @@ class DemoSeeder:
         self.now = timezone.now()
         self.orgs, self.pros, self.networks, self.nirs = {}, {}, {}, {}
         self.patients = {pat.key: pat for pat in demo.PATIENTS}
+        self.surveys = itertools.cycle(demo.CLOSING_SURVEYS)
+        self.follow_up_answers = {}  # case pk -> the spec's answer to its follow-up
 
     def run(self) -> None:
         self._organisations()
@@ -82,6 +87,7 @@ class DemoSeeder:
         self.nirs = {pat.key: self._nir(pat) for pat in demo.PATIENTS}
         for spec in demo.CASES:
             self._play(spec)
+        self._follow_ups()
         self._settle_notifications()
 
     # --- Identifiers ------------------------------------------------------------------------------------
@@ -207,6 +213,8 @@ class DemoSeeder:
         times = self._timeline(spec)
         with self._at(times[0]):
             case = self._create(spec, times[0])
+        if spec.follow_up:
+            self.follow_up_answers[case.pk] = spec.follow_up
         for step, planned in zip(spec.steps, times[1:], strict=True):
             case = Case.objects.select_related("requester__user", "expert__user").get(pk=case.pk)
             with self._at(planned):
@@ -313,8 +321,25 @@ class DemoSeeder:
     def _step_withdraw(self, case, planned, reason):
         services.case_withdraw(actor=self._opening(case.requester, case), case_id=case.pk, reason=reason)
 
-    def _step_close(self, case, planned):
-        services.case_close(actor=self._opening(case.requester, case), case_id=case.pk)
+    def _step_close(self, case, planned, survey=None):
+        services.case_close(actor=self._opening(case.requester, case), case_id=case.pk,
+                            **(survey or next(self.surveys)))
+
+    # --- Follow-ups: asked by the hourly job once the delay has passed, answered where the spec says -------
+
+    def _follow_ups(self) -> None:
+        """Replay the hourly job at each due time, then the requester's answer a few days later."""
+        delay = timedelta(days=settings.FOLLOW_UP_DELAY_DAYS)
+        due = Case.objects.filter(state=Case.State.CLOSED, closed_at__lte=self.now - delay).order_by("closed_at")
+        for case in due.select_related("requester__user"):
+            asked = case.closed_at + delay  # the job runs day and night
+            with self._at(asked):
+                services.follow_ups_request_due(now=asked)
+            answer = self.follow_up_answers.get(case.pk)
+            if answer is not None:
+                answered = self._before_now([asked, asked + timedelta(days=self.rng.uniform(1, 4))])[1]
+                with self._at(answered):
+                    services.follow_up_answer(actor=self._opening(case.requester, case), case_id=case.pk, **answer)
 
     def _step_doc(self, case, planned, name):
         """A file the requester joins to the request, through the same upload service as the web page."""
