@@ -118,11 +118,12 @@ def test_an_unqualified_identity_is_refused_at_once_and_can_be_retried(cast, cli
                                                                        django_capture_on_commit_callbacks):
     version = _sign(cast, django_capture_on_commit_callbacks, qualified=False)
     export = DmpExport.objects.get(version=version)
-    assert export.status == E.FAILED and "identité du patient n'est pas qualifiée" in export.error
+    assert export.status == E.FAILED and "identité du patient n'est pas qualifiée" in export.reason
     assert not _outbox(settings).exists() or not os.listdir(_outbox(settings))
     assert AuditEvent.objects.filter(action="report.dmp_failed", object_id=str(version.pk)).exists()
     page = client_for(cast.requester.user).get(reverse("cases:detail", args=[version.case_id])).content.decode()
     assert "DMP : échec du versement." in page and reverse("reports:dmp_retry", args=[version.pk]) in page
+    assert "n&#x27;est pas qualifiée" in page
 
     Patient.objects.filter(pk=version.case.patient_id).update(identity_status=Patient.IdentityStatus.QUALIFIED)
     with django_capture_on_commit_callbacks(execute=True):
@@ -143,8 +144,11 @@ def test_a_transient_error_is_retried_and_only_the_last_attempt_fails(signed, se
     assert export.status == E.PENDING and "Error" in export.error
     assert not AuditEvent.objects.filter(action="report.dmp_failed").exists()
     tasks.export_report_to_dmp.call_local(signed.pk)  # the last attempt
-    assert DmpExport.objects.get(version=signed).status == E.FAILED
-    assert AuditEvent.objects.filter(action="report.dmp_failed", object_id=str(signed.pk)).exists()
+    export = DmpExport.objects.get(version=signed)
+    assert export.status == E.FAILED and "NotADirectoryError" in export.error
+    assert str(blocker) not in export.reason and "Erreur technique" in export.reason  # no server path shown
+    event = AuditEvent.objects.get(action="report.dmp_failed", object_id=str(signed.pk))
+    assert event.summary == export.reason
 
 
 def test_a_write_that_fails_halfway_leaves_no_folder(signed, settings, monkeypatch):

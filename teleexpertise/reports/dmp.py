@@ -135,7 +135,7 @@ def _fsync(directory: Path) -> None:
 def _mark_written(version: ReportVersion, folder: Path) -> None:
     with transaction.atomic():
         updated = DmpExport.objects.filter(version=version).exclude(status=E.WRITTEN).update(
-            status=E.WRITTEN, error="", folder=folder.name, document_id=codes.document_oid(version),
+            status=E.WRITTEN, error="", reason="", folder=folder.name, document_id=codes.document_oid(version),
             written_at=timezone.now())
         if updated:
             audit_log(actor=None, action="report.dmp_written", kind=AuditEvent.Kind.EXECUTE, obj=version,
@@ -143,12 +143,15 @@ def _mark_written(version: ReportVersion, folder: Path) -> None:
                           "n": version.number, "folder": folder.name})
 
 
-def mark_failed(version_id, error: str, *, final: bool) -> None:
-    """Keep the error on the row; only the last attempt marks it failed and writes the timeline event."""
+def mark_failed(version_id, error: str, *, final: bool, reason: str = "") -> None:
+    """Keep the error on the row; only the last attempt marks it failed and writes the timeline event. `reason`
+    is what readers of the case see (a technical error's detail stays for operators: it may name server paths)."""
+    reason = reason or _("Erreur technique lors du dépôt dans la boîte d'envoi DMP ; le détail est dans les "
+                         "journaux de la plateforme. Vous pouvez relancer le versement.")
     with transaction.atomic():
         updated = DmpExport.objects.filter(version_id=version_id).exclude(status=E.WRITTEN).update(
-            status=E.FAILED if final else E.PENDING, error=error[:2000])
+            status=E.FAILED if final else E.PENDING, error=error[:2000], reason=reason[:500])
         if updated and final:
             version = ReportVersion.objects.select_related("case").get(pk=version_id)
             audit_log(actor=None, action="report.dmp_failed", kind=AuditEvent.Kind.EXECUTE, obj=version,
-                      case=version.case, summary=error)
+                      case=version.case, summary=reason)

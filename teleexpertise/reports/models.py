@@ -137,7 +137,8 @@ class DmpExport(models.Model):
     version = models.OneToOneField(ReportVersion, on_delete=models.PROTECT, related_name="dmp_export",
                                    verbose_name=_("version de compte-rendu"))
     status = models.CharField(_("statut"), max_length=8, choices=Status.choices, default=Status.PENDING)
-    error = models.TextField(_("erreur"), blank=True)
+    error = models.TextField(_("erreur"), blank=True)  # the detail, for operators
+    reason = models.CharField(_("motif"), max_length=500, blank=True)  # what the case page says, in French
     folder = models.CharField(_("dossier"), max_length=100, blank=True)
     document_id = models.CharField(_("identifiant du document"), max_length=128, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)

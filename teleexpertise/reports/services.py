@@ -127,7 +127,7 @@ def report_dmp_retry(*, actor: Actor, version: ReportVersion, ip=None) -> None:
             return  # written, or already on its way
         if not dmp.outbox_enabled():
             raise WorkflowError(_("Le versement au DMP n'est pas activé sur cette plateforme."))
-        DmpExport.objects.filter(pk=export.pk).update(status=DmpExport.Status.PENDING, error="")
+        DmpExport.objects.filter(pk=export.pk).update(status=DmpExport.Status.PENDING, error="", reason="")
         enqueue(export_report_to_dmp, version.pk)
         audit_log(actor=actor.user, action="report.dmp_retry", kind=AuditEvent.Kind.EXECUTE, obj=version,
                   case=version.case, ip=ip, summary=_("Versement au DMP relancé, version %(n)s") % {

@@ -74,7 +74,7 @@ def export_report_to_dmp(version_id, task=None) -> None:
     try:
         dmp.export_version(version_id)
     except dmp.DmpRefused as exc:
-        dmp.mark_failed(version_id, str(exc), final=True)
+        dmp.mark_failed(version_id, str(exc), final=True, reason=str(exc))
     except Exception as exc:
         final = task is None or not task.retries
         dmp.mark_failed(version_id, f"{type(exc).__name__}: {exc}", final=final)
