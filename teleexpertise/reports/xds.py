@@ -176,7 +176,7 @@ class _Builder:
         _slot(entry, "sourcePatientId", patient_id(patient))
         _slot(entry, "sourcePatientInfo", f"PID-3|{patient_id(patient)}",
               f"PID-5|{patient.birth_name.upper()}^{patient.first_names.split(' ')[0]}^^^^^L",
-              f"PID-7|{patient.birth_date:%Y%m%d}", f"PID-8|{patient.sex if patient.sex in 'FM' else 'U'}")
+              f"PID-7|{patient.birth_date:%Y%m%d}", f"PID-8|{patient.sex if patient.sex in ('F', 'M') else 'U'}")
         if uri:
             _slot(entry, "URI", uri)
 
