@@ -1,5 +1,6 @@
 """Settings, all read from the environment (docs/operations.md lists every one)."""
 
+import re
 from pathlib import Path
 
 import dj_database_url
@@ -202,6 +203,16 @@ FILE_UPLOAD_HANDLERS = ["teleexpertise.documents.upload_handlers.EncryptingUploa
 CLAMAV_ADDRESS = env_str("CLAMAV_ADDRESS", "")  # "host:port" or a unix socket path; empty: no scan
 if not DEBUG and not DOCUMENT_MASTER_KEYS:
     raise ImproperlyConfigured("DOCUMENT_MASTER_KEYS must be set when DEBUG is off (documents are encrypted at rest).")
+
+# --- Report exports (CDA, XDS/XDM, FHIR) and the DMP outbox that a DMP connector reads (docs/operations.md).
+# PLATFORM_OID roots the identifiers the platform mints (local patient ids, requests, submission sets): replace it
+# with the establishment's registered OID where there is one. DMP_OUTBOX_DIR set to "" turns the DMP export off.
+PLATFORM_OID = env_str("PLATFORM_OID", "2.25.289077145262516853911594331186597253287")
+if not re.fullmatch(r"[0-2](\.(0|[1-9][0-9]*))+", PLATFORM_OID) or len(PLATFORM_OID) > 64:
+    raise ImproperlyConfigured(f"PLATFORM_OID must be an OID of at most 64 characters, got {PLATFORM_OID!r}")
+DMP_OUTBOX_DIR = env_str("DMP_OUTBOX_DIR", str(VAR_DIR / "dmp-outbox"))
+DMP_FACILITY_TYPE = env_str("DMP_FACILITY_TYPE", "SA01")  # TRE_R02 healthcareFacilityTypeCode
+DMP_PRACTICE_SETTING = env_str("DMP_PRACTICE_SETTING", "ETABLISSEMENT")  # TRE_A01 practiceSettingCode
 
 # --- Internationalisation: French first, English available.
 LANGUAGE_CODE = "fr"

@@ -16,6 +16,8 @@ from teleexpertise.settings import *  # noqa: E402,F403
 
 DOCUMENT_ROOT = Path(tempfile.mkdtemp(prefix="te-test-documents-"))  # never the project's var/
 atexit.register(shutil.rmtree, DOCUMENT_ROOT, ignore_errors=True)
+DMP_OUTBOX_DIR = tempfile.mkdtemp(prefix="te-test-dmp-outbox-")  # never the project's var/
+atexit.register(shutil.rmtree, DMP_OUTBOX_DIR, ignore_errors=True)
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # speed: never used outside tests
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"

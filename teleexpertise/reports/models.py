@@ -78,6 +78,11 @@ class ReportVersion(models.Model):
         """The RenderedReport, or None (no query when the selector used select_related("rendered"))."""
         return getattr(self, "rendered", None)
 
+    @property
+    def dmp(self):
+        """The DmpExport, or None (no query when the selector used select_related("dmp_export"))."""
+        return getattr(self, "dmp_export", None)
+
 
 class RenderedReport(models.Model):
     """The PDF of one signed version, rendered in the background and stored encrypted like a document."""
@@ -114,6 +119,45 @@ class RenderedReport(models.Model):
     @property
     def is_ready(self) -> bool:
         return self.status == self.Status.READY
+
+    @property
+    def is_failed(self) -> bool:
+        return self.status == self.Status.FAILED
+
+
+class DmpExport(models.Model):
+    """The filing of one signed version for the DMP: its CDA and XDS metadata written to the outbox folder that
+    the DMP connector sends from (docs/operations.md). Written means handed over, not accepted by the DMP."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("En attente")
+        WRITTEN = "written", _("Déposé dans la boîte d'envoi")
+        FAILED = "failed", _("Échec")
+
+    version = models.OneToOneField(ReportVersion, on_delete=models.PROTECT, related_name="dmp_export",
+                                   verbose_name=_("version de compte-rendu"))
+    status = models.CharField(_("statut"), max_length=8, choices=Status.choices, default=Status.PENDING)
+    error = models.TextField(_("erreur"), blank=True)  # the detail, for operators
+    reason = models.CharField(_("motif"), max_length=500, blank=True)  # what the case page says, in French
+    folder = models.CharField(_("dossier"), max_length=100, blank=True)
+    document_id = models.CharField(_("identifiant du document"), max_length=128, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    written_at = models.DateTimeField(_("déposé le"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("versement DMP")
+        verbose_name_plural = _("versements DMP")
+        constraints = [
+            models.CheckConstraint(condition=~Q(status="written") | (Q(written_at__isnull=False) & ~Q(folder="")),
+                                   name="written_dmp_export_has_folder"),
+        ]
+
+    def __str__(self) -> str:
+        return f"DMP {self.version_id} ({self.status})"
+
+    @property
+    def is_written(self) -> bool:
+        return self.status == self.Status.WRITTEN
 
     @property
     def is_failed(self) -> bool:

@@ -14,8 +14,9 @@ from teleexpertise.cases.workflow import Actor, WorkflowError
 from teleexpertise.core.jobs import enqueue
 from teleexpertise.documents import storage
 from teleexpertise.messaging.services import notify
-from teleexpertise.reports.models import RenderedReport, ReportVersion
-from teleexpertise.reports.tasks import render_report_pdf
+from teleexpertise.reports import dmp
+from teleexpertise.reports.models import DmpExport, RenderedReport, ReportVersion
+from teleexpertise.reports.tasks import export_report_to_dmp, render_report_pdf
 
 CONTENT_FIELDS = ("act_at", "answer", "conclusion", "treatments", "prescription_justification", "exams",
                   "orientation", "orientation_detail", "consultation_at", "hospitalisation", "technical_incidents",
@@ -116,6 +117,23 @@ def report_pdf_retry(*, actor: Actor, version: ReportVersion, ip=None) -> None:
         _schedule_pdf(version)
         audit_log(actor=actor.user, action="report.pdf_retry", kind=AuditEvent.Kind.EXECUTE, obj=version,
                   case=version.case, ip=ip, summary=_("Génération du PDF relancée, version %(n)s") % {
+                      "n": version.number})
+
+
+def report_dmp_retry(*, actor: Actor, version: ReportVersion, ip=None) -> None:
+    """File again, for the DMP, a version whose filing failed: for the case's requester and expert."""
+    if not {workflow.REQUESTER, workflow.EXPERT} & workflow.roles_for(actor, version.case):
+        raise WorkflowError(_("Seuls le requérant et l'expert peuvent relancer le versement au DMP."))
+    with transaction.atomic():
+        export = DmpExport.objects.select_for_update().filter(version=version).first()
+        if export is None or not export.is_failed:
+            return  # written, or already on its way
+        if not dmp.outbox_enabled():
+            raise WorkflowError(_("Le versement au DMP n'est pas activé sur cette plateforme."))
+        DmpExport.objects.filter(pk=export.pk).update(status=DmpExport.Status.PENDING, error="", reason="")
+        enqueue(export_report_to_dmp, version.pk)
+        audit_log(actor=actor.user, action="report.dmp_retry", kind=AuditEvent.Kind.EXECUTE, obj=version,
+                  case=version.case, ip=ip, summary=_("Versement au DMP relancé, version %(n)s") % {
                       "n": version.number})
 
 

@@ -1,4 +1,5 @@
-"""Background work of reports: render the PDF of a signed version and store it encrypted."""
+"""Background work of reports: render the PDF of a signed version and store it encrypted, then what follows a
+stored PDF (`_after_pdf_ready`): the DMP filing through the outbox."""
 
 import logging
 
@@ -6,9 +7,10 @@ from django.db import transaction
 from django.utils import timezone
 from huey.contrib.djhuey import db_task
 
+from teleexpertise.core.jobs import enqueue
 from teleexpertise.documents import storage
-from teleexpertise.reports import pdf
-from teleexpertise.reports.models import RenderedReport, ReportVersion
+from teleexpertise.reports import dmp, pdf
+from teleexpertise.reports.models import DmpExport, RenderedReport, ReportVersion
 
 logger = logging.getLogger(__name__)
 R = RenderedReport.Status
@@ -30,7 +32,8 @@ def render_report_pdf(version_id, task=None) -> None:
         if not final:
             raise  # huey retries after retry_delay
         return
-    _mark_ready(rendered.pk, blob)
+    if _mark_ready(rendered.pk, blob):
+        _after_pdf_ready(rendered.version)
 
 
 def _version_for_render(version_id) -> ReportVersion:
@@ -40,13 +43,41 @@ def _version_for_render(version_id) -> ReportVersion:
     ).get(pk=version_id)
 
 
-def _mark_ready(rendered_pk, blob: storage.StoredBlob) -> None:
+def _mark_ready(rendered_pk, blob: storage.StoredBlob) -> bool:
+    """True when this render is the one kept (False: another one was stored first, and did what follows)."""
     with transaction.atomic():
         rendered = RenderedReport.objects.select_for_update().get(pk=rendered_pk)
         if rendered.is_ready:  # two renders raced (a retry and a worker): keep the first, drop ours
             transaction.on_commit(lambda: storage.delete(blob))
-            return
+            return False
         rendered.status, rendered.error, rendered.rendered_at = R.READY, "", timezone.now()
         rendered.storage_key, rendered.size, rendered.sha256 = blob.key, blob.size, blob.sha256
         rendered.key_id, rendered.wrapped_key = blob.key_id, blob.wrapped_key
         rendered.save()
+    return True
+
+
+def _after_pdf_ready(version: ReportVersion) -> None:
+    """What a stored PDF sets off, each an idempotent job of its own: the DMP filing."""
+    with transaction.atomic():
+        if dmp.dmp_export_prepare(version):
+            enqueue(export_report_to_dmp, version.pk)
+
+
+@db_task(retries=3, retry_delay=300, context=True)
+def export_report_to_dmp(version_id, task=None) -> None:
+    """Idempotent: a filed version is not written again. A refusal fails at once; other errors are retried and the
+    last attempt marks the row failed."""
+    export = DmpExport.objects.filter(version_id=version_id).first()
+    if export is None or export.is_written:
+        return
+    try:
+        dmp.export_version(version_id)
+    except dmp.DmpRefused as exc:
+        dmp.mark_failed(version_id, str(exc), final=True, reason=str(exc))
+    except Exception as exc:
+        final = task is None or not task.retries
+        dmp.mark_failed(version_id, f"{type(exc).__name__}: {exc}", final=final)
+        logger.exception("dmp export failed", extra={"version": str(version_id), "final": final})
+        if not final:
+            raise  # huey retries after retry_delay

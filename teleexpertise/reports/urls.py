@@ -7,4 +7,6 @@ urlpatterns = [
     path("cases/<uuid:pk>/report/", views.report_edit, name="edit"),
     path("reports/<uuid:version_pk>/pdf", views.report_pdf_download, name="pdf"),
     path("reports/<uuid:version_pk>/pdf/retry", views.report_pdf_retry, name="pdf_retry"),
+    path("reports/<uuid:version_pk>/cda", views.report_cda_download, name="cda"),
+    path("reports/<uuid:version_pk>/dmp/retry", views.report_dmp_retry, name="dmp_retry"),
 ]

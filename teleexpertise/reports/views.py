@@ -16,8 +16,10 @@ from teleexpertise.cases import selectors, services, workflow
 from teleexpertise.cases.views import audit_case_read
 from teleexpertise.cases.workflow import WorkflowError
 from teleexpertise.documents import storage
+from teleexpertise.reports.cda import build_cda
 from teleexpertise.reports.forms import ReportForm
 from teleexpertise.reports.models import ReportVersion
+from teleexpertise.reports.services import report_dmp_retry as services_report_dmp_retry
 from teleexpertise.reports.services import report_draft_for, report_save_draft, report_sign
 from teleexpertise.reports.services import report_pdf_retry as services_report_pdf_retry
 
@@ -84,33 +86,68 @@ def _signed_version_for(user, version_pk) -> ReportVersion:
     if case_id is None:
         raise Http404
     case = selectors.case_for_user(user, case_id)
-    version = ReportVersion.objects.select_related("rendered", "author").get(pk=version_pk)
+    version = ReportVersion.objects.select_related("rendered", "author__profession", "author__specialty",
+                                                   "author__organisation").get(pk=version_pk)
     version.case = case
+    return version
+
+
+def _verified_pdf(request, version) -> bytes | None:
+    """The decrypted PDF, read whole so that a failed integrity check never sends half a file; None when that
+    check fails (logged and audited)."""
+    try:
+        return b"".join(storage.read_all_verified(storage.blob_of(version.pdf)))
+    except (storage.IntegrityError, ImproperlyConfigured) as exc:
+        logger.error("report pdf unreadable", extra={"version": str(version.pk), "error": str(exc)})
+        audit_log(actor=request.user, action="report.pdf_integrity_error", kind=AuditEvent.Kind.EXECUTE,
+                  obj=version, case=version.case, ip=client_ip(request), summary=exc.__class__.__name__)
+        return None
+
+
+def _unreadable_pdf():
+    return HttpResponseServerError(_("Le PDF n'a pas pu être relu (contrôle d'intégrité)."),
+                                   content_type="text/plain; charset=utf-8")
+
+
+def _attachment(request, version, body: bytes, *, action: str, extension: str, content_type: str):
+    filename = f"compte-rendu-{version.case.reference}-v{version.number}.{extension}"
+    audit_log(actor=request.user, action=action, kind=AuditEvent.Kind.READ, obj=version, case=version.case,
+              ip=client_ip(request), summary=filename)
+    response = HttpResponse(body, content_type=content_type)
+    response["Content-Disposition"] = content_disposition_header(True, filename)
+    response["Cache-Control"] = "private, no-store"
+    return response
+
+
+def _ready_version_for(user, version_pk) -> ReportVersion:
+    """A signed version of a case the user may read, whose PDF is stored; 404 otherwise."""
+    version = _signed_version_for(user, version_pk)
+    if version.pdf is None or not version.pdf.is_ready:
+        raise Http404
     return version
 
 
 @login_required
 @require_GET
 def report_pdf_download(request, version_pk):
-    version = _signed_version_for(request.user, version_pk)
-    rendered = version.pdf
-    if rendered is None or not rendered.is_ready:
-        raise Http404
-    try:  # small files: read whole, so a failed integrity check never sends half a PDF
-        body = b"".join(storage.read_all_verified(storage.blob_of(rendered)))
-    except (storage.IntegrityError, ImproperlyConfigured) as exc:
-        logger.error("report pdf unreadable", extra={"version": str(version.pk), "error": str(exc)})
-        audit_log(actor=request.user, action="report.pdf_integrity_error", kind=AuditEvent.Kind.EXECUTE,
-                  obj=version, case=version.case, ip=client_ip(request), summary=exc.__class__.__name__)
-        return HttpResponseServerError(_("Le PDF n'a pas pu être relu (contrôle d'intégrité)."),
-                                       content_type="text/plain; charset=utf-8")
-    filename = f"compte-rendu-{version.case.reference}-v{version.number}.pdf"
-    audit_log(actor=request.user, action="report.pdf_download", kind=AuditEvent.Kind.READ, obj=version,
-              case=version.case, ip=client_ip(request), summary=filename)
-    response = HttpResponse(body, content_type="application/pdf")
-    response["Content-Disposition"] = content_disposition_header(True, filename)
-    response["Cache-Control"] = "private, no-store"
-    return response
+    version = _ready_version_for(request.user, version_pk)
+    body = _verified_pdf(request, version)
+    if body is None:
+        return _unreadable_pdf()
+    return _attachment(request, version, body, action="report.pdf_download", extension="pdf",
+                       content_type="application/pdf")
+
+
+@login_required
+@require_GET
+def report_cda_download(request, version_pk):
+    """The CDA R2 document of a signed version (its PDF embedded), as the DMP and MSSanté receive it."""
+    version = _ready_version_for(request.user, version_pk)
+    body = _verified_pdf(request, version)
+    if body is None:
+        return _unreadable_pdf()
+    return _attachment(request, version, build_cda(version, body), action="report.cda_download", extension="xml",
+                       content_type="application/xml")
 
 
 @login_required
@@ -124,3 +161,15 @@ def report_pdf_retry(request, version_pk):
     messages.success(request, _("Génération du PDF relancée."))
     return redirect(f"{version.case.get_absolute_url()}#report-title")
 
+
+
+@login_required
+@require_POST
+def report_dmp_retry(request, version_pk):
+    version = _signed_version_for(request.user, version_pk)
+    try:
+        services_report_dmp_retry(actor=services.actor_for(request.user), version=version, ip=client_ip(request))
+    except WorkflowError as exc:
+        return render(request, "cases/action_refused.html", {"case": version.case, "message": str(exc)}, status=403)
+    messages.success(request, _("Versement au DMP relancé."))
+    return redirect(f"{version.case.get_absolute_url()}#report-title")
