@@ -13,8 +13,8 @@ from teleexpertise.cases.services import case_answer, lock_case
 from teleexpertise.cases.workflow import Actor, WorkflowError
 from teleexpertise.core.jobs import enqueue
 from teleexpertise.documents import storage
-from teleexpertise.reports.models import RenderedReport, ReportVersion
-from teleexpertise.reports.tasks import render_report_pdf
+from teleexpertise.reports.models import RenderedReport, ReportDelivery, ReportVersion
+from teleexpertise.reports.tasks import render_report_pdf, send_report_delivery
 
 CONTENT_FIELDS = ("act_at", "answer", "conclusion", "treatments", "prescription_justification", "exams",
                   "orientation", "orientation_detail", "consultation_at", "hospitalisation", "technical_incidents",
@@ -114,6 +114,24 @@ def report_pdf_retry(*, actor: Actor, version: ReportVersion, ip=None) -> None:
         audit_log(actor=actor.user, action="report.pdf_retry", kind=AuditEvent.Kind.EXECUTE, obj=version,
                   case=version.case, ip=ip, summary=_("Génération du PDF relancée, version %(n)s") % {
                       "n": version.number})
+
+
+def report_delivery_retry(*, actor: Actor, delivery: ReportDelivery, ip=None) -> None:
+    """Send again a delivery that failed (after the cause is fixed: an address corrected, the relay back)."""
+    case = delivery.version.case
+    if not {workflow.REQUESTER, workflow.EXPERT} & workflow.roles_for(actor, case):
+        raise WorkflowError(_("Seuls le requérant et l'expert peuvent relancer l'envoi du compte-rendu."))
+    with transaction.atomic():
+        # The lease is kept: a job sending this row right now finishes, and ours then finds nothing to do.
+        requeued = ReportDelivery.objects.filter(pk=delivery.pk, status=ReportDelivery.Status.FAILED).update(
+            status=ReportDelivery.Status.QUEUED, permanent_error=False)
+        if not requeued:
+            return  # sent meanwhile, or already on its way
+        audit_log(actor=actor.user, action="report.delivery_retry", kind=AuditEvent.Kind.EXECUTE, obj=delivery,
+                  case=case, ip=ip, summary=_("Version %(n)s à %(name)s (%(channel)s)") % {
+                      "n": delivery.version.number, "name": delivery.recipient.display_name,
+                      "channel": delivery.get_channel_display()})
+        enqueue(send_report_delivery, delivery.pk)
 
 
 def report_pdf_rewrap(*, to_key_id: str | None = None) -> tuple[int, list[dict]]:

@@ -1,13 +1,16 @@
-"""Background work of reports: render the PDF of a signed version and store it encrypted."""
+"""Background work of reports: render the PDF of a signed version, store it encrypted, then distribute it."""
 
 import logging
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
-from huey.contrib.djhuey import db_task
+from huey import crontab
+from huey.contrib.djhuey import db_periodic_task, db_task
 
+from teleexpertise.core.jobs import enqueue
 from teleexpertise.documents import storage
-from teleexpertise.reports import pdf
+from teleexpertise.reports import delivery, pdf
 from teleexpertise.reports.models import RenderedReport, ReportVersion
 
 logger = logging.getLogger(__name__)
@@ -30,7 +33,14 @@ def render_report_pdf(version_id, task=None) -> None:
         if not final:
             raise  # huey retries after retry_delay
         return
-    _mark_ready(rendered.pk, blob)
+    if _mark_ready(rendered.pk, blob):
+        _after_pdf_ready(rendered.version)
+
+
+def _after_pdf_ready(version: ReportVersion) -> None:
+    """What follows a stored PDF, once per version."""
+    for row in delivery.deliveries_create(version):
+        enqueue(send_report_delivery, row.pk)
 
 
 def _version_for_render(version_id) -> ReportVersion:
@@ -40,13 +50,42 @@ def _version_for_render(version_id) -> ReportVersion:
     ).get(pk=version_id)
 
 
-def _mark_ready(rendered_pk, blob: storage.StoredBlob) -> None:
+def _mark_ready(rendered_pk, blob: storage.StoredBlob) -> bool:
+    """Record the stored PDF; False when another render was recorded first (ours is then deleted)."""
     with transaction.atomic():
         rendered = RenderedReport.objects.select_for_update().get(pk=rendered_pk)
         if rendered.is_ready:  # two renders raced (a retry and a worker): keep the first, drop ours
             transaction.on_commit(lambda: storage.delete(blob))
-            return
+            return False
         rendered.status, rendered.error, rendered.rendered_at = R.READY, "", timezone.now()
         rendered.storage_key, rendered.size, rendered.sha256 = blob.key, blob.size, blob.sha256
         rendered.key_id, rendered.wrapped_key = blob.key_id, blob.wrapped_key
         rendered.save()
+    return True
+
+
+@db_task(retries=settings.REPORT_DELIVERY_RETRIES, retry_delay=settings.REPORT_DELIVERY_RETRY_DELAY, context=True)
+def send_report_delivery(delivery_id, task=None) -> None:
+    """Idempotent: a sent or refused delivery, or one another job is sending, is left alone. Errors are recorded
+    on the row; huey retries, and only the last attempt (or a refusal) marks it failed."""
+    row = delivery.claim(delivery_id)
+    if row is None:
+        return
+    try:
+        message_id = delivery.send(row)
+    except Exception as exc:
+        final = task is None or not task.retries
+        delivery.record_failure(row, exc, final=final)
+        logger.warning("report delivery failed", extra={"delivery": str(delivery_id), "final": final,
+                                                        "error": delivery.describe_error(exc)})
+        if not final and not delivery.is_permanent(exc):
+            raise  # huey retries after retry_delay
+        return
+    delivery.record_sent(row, message_id)
+
+
+@db_periodic_task(crontab(minute=f"*/{settings.REPORT_DELIVERY_SWEEP_MINUTES}"))
+def sweep_report_deliveries() -> None:
+    """Send again what failed (relay down, timeouts) or was never sent (a job lost with its worker)."""
+    for delivery_id in delivery.due_for_retry():
+        enqueue(send_report_delivery, delivery_id)

@@ -7,4 +7,5 @@ urlpatterns = [
     path("cases/<uuid:pk>/report/", views.report_edit, name="edit"),
     path("reports/<uuid:version_pk>/pdf", views.report_pdf_download, name="pdf"),
     path("reports/<uuid:version_pk>/pdf/retry", views.report_pdf_retry, name="pdf_retry"),
+    path("reports/deliveries/<uuid:delivery_pk>/retry", views.report_delivery_retry, name="delivery_retry"),
 ]
