@@ -59,13 +59,13 @@ class SmtpServer:
         self.refused: set[str] = set()
         self._controller = None
 
-    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):  # noqa: N802 (aiosmtpd hook)
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):  # aiosmtpd hook
         if address in self.refused:
             return "550 5.1.1 Boite aux lettres inconnue"
         envelope.rcpt_tos.append(address)
         return "250 OK"
 
-    async def handle_DATA(self, server, session, envelope):  # noqa: N802 (aiosmtpd hook)
+    async def handle_DATA(self, server, session, envelope):  # aiosmtpd hook
         self.received.append((list(envelope.rcpt_tos), message_from_bytes(envelope.content, policy=policy.default)))
         return "250 Message accepted for delivery"
 
