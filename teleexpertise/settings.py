@@ -173,7 +173,19 @@ EMAIL_HOST_USER = env_str("EMAIL_HOST_USER", "")
 EMAIL_HOST_PASSWORD = env_secret("EMAIL_HOST_PASSWORD", "")
 EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
 EMAIL_USE_SSL = env_bool("EMAIL_USE_SSL", False)
+EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 30)  # seconds per SMTP operation: a stuck relay must not hold a worker
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "Téléexpertise <ne-pas-repondre@teleexpertise.localhost>")
+if EMAIL_USE_TLS and EMAIL_USE_SSL:
+    raise ImproperlyConfigured("EMAIL_USE_TLS (STARTTLS, port 587) and EMAIL_USE_SSL (implicit TLS, port 465) "
+                               "exclude each other: set one of them.")
+
+# --- Distribution of signed reports (e-mail / MSSanté): huey retries each sending, then a periodic sweep
+# tries failed and forgotten ones again.
+REPORT_DELIVERY_RETRIES = env_int("REPORT_DELIVERY_RETRIES", 4)
+REPORT_DELIVERY_RETRY_DELAY = env_int("REPORT_DELIVERY_RETRY_DELAY", 300)
+REPORT_DELIVERY_SWEEP_MINUTES = env_int("REPORT_DELIVERY_SWEEP_MINUTES", 15)
+if not 1 <= REPORT_DELIVERY_SWEEP_MINUTES <= 60 or 60 % REPORT_DELIVERY_SWEEP_MINUTES:
+    raise ImproperlyConfigured("REPORT_DELIVERY_SWEEP_MINUTES must divide 60 (e.g. 5, 10, 15, 20, 30 or 60).")
 
 # --- Domain settings.
 CASE_MAX_DEADLINE_DAYS = env_int("CASE_MAX_DEADLINE_DAYS", 7)

@@ -21,7 +21,7 @@ from teleexpertise.documents.previews import group_series
 from teleexpertise.documents.services import may_attach
 from teleexpertise.documents.views import add_uploads
 from teleexpertise.messaging.services import thread_mark_read
-from teleexpertise.reports.selectors import report_versions
+from teleexpertise.reports.selectors import report_versions, treating_doctor_unreached
 
 BOXES = ("todo", "pool", "requests", "search")
 
@@ -135,7 +135,8 @@ def case_detail(request, pk):
         "documents": documents, "upload_form": _upload_form(actor, case),
         "dicom_studies": group_series([{**d.details, "document": d} for d in documents if d.category == "dicom"]),
         "thread": thread, "message_form": forms.MessageForm() if workflow.may_post_message(actor, case) else None,
-        "report_versions": versions, "timeline": list(selectors.case_timeline(case)),
+        "report_versions": versions, "treating_doctor_unreached": treating_doctor_unreached(case.patient),
+        "timeline": list(selectors.case_timeline(case)),
         "access_history": list(selectors.case_access_history(case)),
         **_closing_context(case, roles),
     })

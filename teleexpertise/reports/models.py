@@ -162,3 +162,71 @@ class DmpExport(models.Model):
     @property
     def is_failed(self) -> bool:
         return self.status == self.Status.FAILED
+
+
+class ReportDelivery(models.Model):
+    """One sending of a signed version's PDF to one address (the requester, the treating doctor).
+
+    Created once the PDF is stored; one row per (version, address), so creating them twice changes nothing.
+    A failure keeps the row and the report as they are: the error is recorded and the sending is tried again.
+    """
+
+    class Channel(models.TextChoices):
+        EMAIL = "email", _("e-mail")
+        MSSANTE = "mssante", _("MSSanté")
+
+    class Role(models.TextChoices):
+        REQUESTER = "requester", _("requérant")
+        TREATING_DOCTOR = "treating_doctor", _("médecin traitant")
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", _("En attente")
+        SENT = "sent", _("Envoyé")
+        FAILED = "failed", _("Échec")
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    version = models.ForeignKey(ReportVersion, on_delete=models.PROTECT, related_name="deliveries",
+                                verbose_name=_("version de compte-rendu"))
+    recipient = models.ForeignKey(Professional, on_delete=models.PROTECT, related_name="+",
+                                  verbose_name=_("destinataire"))
+    role = models.CharField(_("rôle"), max_length=16, choices=Role.choices)
+    address = models.EmailField(_("adresse"))
+    channel = models.CharField(_("canal"), max_length=8, choices=Channel.choices)
+    status = models.CharField(_("statut"), max_length=8, choices=Status.choices, default=Status.QUEUED)
+    attempts = models.PositiveIntegerField(_("essais"), default=0)
+    last_error = models.TextField(_("dernière erreur"), blank=True)
+    # A 5xx answer (address unknown, message refused): automatic retries stop until someone resends.
+    permanent_error = models.BooleanField(_("erreur définitive"), default=False)
+    last_attempt_at = models.DateTimeField(_("dernier essai le"), null=True, blank=True)
+    # Lease taken by the job that is sending: a second job for the same row does nothing until it expires.
+    sending_until = models.DateTimeField(null=True, blank=True)
+    sent_at = models.DateTimeField(_("envoyé le"), null=True, blank=True)
+    message_id = models.CharField(_("Message-ID"), max_length=255, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("envoi de compte-rendu")
+        verbose_name_plural = _("envois de compte-rendu")
+        ordering = ["version", "created_at", "address"]
+        constraints = [
+            models.UniqueConstraint(fields=["version", "address"], name="one_delivery_per_address"),
+            models.CheckConstraint(condition=~Q(status="sent") | Q(sent_at__isnull=False),
+                                   name="sent_delivery_has_time"),
+        ]
+        indexes = [models.Index(fields=["status", "last_attempt_at"], name="delivery_status_attempt")]
+
+    def __str__(self) -> str:
+        return f"{self.version_id} -> {self.address} ({self.status})"
+
+    @property
+    def is_sent(self) -> bool:
+        return self.status == self.Status.SENT
+
+    @property
+    def is_failed(self) -> bool:
+        return self.status == self.Status.FAILED
+
+    @property
+    def retry_planned(self) -> bool:
+        """An automatic attempt will come (while queued, or after a failure that was not a refusal)."""
+        return not self.is_sent and not self.permanent_error

@@ -15,8 +15,8 @@ from teleexpertise.core.jobs import enqueue
 from teleexpertise.documents import storage
 from teleexpertise.messaging.services import notify
 from teleexpertise.reports import dmp
-from teleexpertise.reports.models import DmpExport, RenderedReport, ReportVersion
-from teleexpertise.reports.tasks import export_report_to_dmp, render_report_pdf
+from teleexpertise.reports.models import DmpExport, RenderedReport, ReportDelivery, ReportVersion
+from teleexpertise.reports.tasks import export_report_to_dmp, render_report_pdf, send_report_delivery
 
 CONTENT_FIELDS = ("act_at", "answer", "conclusion", "treatments", "prescription_justification", "exams",
                   "orientation", "orientation_detail", "consultation_at", "hospitalisation", "technical_incidents",
@@ -135,6 +135,22 @@ def report_dmp_retry(*, actor: Actor, version: ReportVersion, ip=None) -> None:
         audit_log(actor=actor.user, action="report.dmp_retry", kind=AuditEvent.Kind.EXECUTE, obj=version,
                   case=version.case, ip=ip, summary=_("Versement au DMP relancé, version %(n)s") % {
                       "n": version.number})
+def report_delivery_retry(*, actor: Actor, delivery: ReportDelivery, ip=None) -> None:
+    """Send again a delivery that failed (after the cause is fixed: an address corrected, the relay back)."""
+    case = delivery.version.case
+    if not {workflow.REQUESTER, workflow.EXPERT} & workflow.roles_for(actor, case):
+        raise WorkflowError(_("Seuls le requérant et l'expert peuvent relancer l'envoi du compte-rendu."))
+    with transaction.atomic():
+        # The lease is kept: a job sending this row right now finishes, and ours then finds nothing to do.
+        requeued = ReportDelivery.objects.filter(pk=delivery.pk, status=ReportDelivery.Status.FAILED).update(
+            status=ReportDelivery.Status.QUEUED, permanent_error=False)
+        if not requeued:
+            return  # sent meanwhile, or already on its way
+        audit_log(actor=actor.user, action="report.delivery_retry", kind=AuditEvent.Kind.EXECUTE, obj=delivery,
+                  case=case, ip=ip, summary=_("Version %(n)s à %(name)s (%(channel)s)") % {
+                      "n": delivery.version.number, "name": delivery.recipient.display_name,
+                      "channel": delivery.get_channel_display()})
+        enqueue(send_report_delivery, delivery.pk)
 
 
 def report_pdf_rewrap(*, to_key_id: str | None = None) -> tuple[int, list[dict]]:

@@ -1,15 +1,17 @@
 """Background work of reports: render the PDF of a signed version and store it encrypted, then what follows a
-stored PDF (`_after_pdf_ready`): the DMP filing through the outbox."""
+stored PDF (`_after_pdf_ready`): the e-mail/MSSanté deliveries and the DMP filing through the outbox."""
 
 import logging
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
-from huey.contrib.djhuey import db_task
+from huey import crontab
+from huey.contrib.djhuey import db_periodic_task, db_task
 
 from teleexpertise.core.jobs import enqueue
 from teleexpertise.documents import storage
-from teleexpertise.reports import dmp, pdf
+from teleexpertise.reports import delivery, dmp, pdf
 from teleexpertise.reports.models import DmpExport, RenderedReport, ReportVersion
 
 logger = logging.getLogger(__name__)
@@ -44,7 +46,8 @@ def _version_for_render(version_id) -> ReportVersion:
 
 
 def _mark_ready(rendered_pk, blob: storage.StoredBlob) -> bool:
-    """True when this render is the one kept (False: another one was stored first, and did what follows)."""
+    """Record the stored PDF; False when another render was recorded first (ours is then deleted, and the other
+    one did what follows)."""
     with transaction.atomic():
         rendered = RenderedReport.objects.select_for_update().get(pk=rendered_pk)
         if rendered.is_ready:  # two renders raced (a retry and a worker): keep the first, drop ours
@@ -58,8 +61,10 @@ def _mark_ready(rendered_pk, blob: storage.StoredBlob) -> bool:
 
 
 def _after_pdf_ready(version: ReportVersion) -> None:
-    """What a stored PDF sets off, each an idempotent job of its own: the DMP filing."""
+    """What a stored PDF sets off, each an idempotent job of its own: the deliveries and the DMP filing."""
     with transaction.atomic():
+        for row in delivery.deliveries_create(version):
+            enqueue(send_report_delivery, row.pk)
         if dmp.dmp_export_prepare(version):
             enqueue(export_report_to_dmp, version.pk)
 
@@ -81,3 +86,28 @@ def export_report_to_dmp(version_id, task=None) -> None:
         logger.exception("dmp export failed", extra={"version": str(version_id), "final": final})
         if not final:
             raise  # huey retries after retry_delay
+@db_task(retries=settings.REPORT_DELIVERY_RETRIES, retry_delay=settings.REPORT_DELIVERY_RETRY_DELAY, context=True)
+def send_report_delivery(delivery_id, task=None) -> None:
+    """Idempotent: a sent or refused delivery, or one another job is sending, is left alone. Errors are recorded
+    on the row; huey retries, and only the last attempt (or a refusal) marks it failed."""
+    row = delivery.claim(delivery_id)
+    if row is None:
+        return
+    try:
+        message_id = delivery.send(row)
+    except Exception as exc:
+        final = task is None or not task.retries
+        delivery.record_failure(row, exc, final=final)
+        logger.warning("report delivery failed", extra={"delivery": str(delivery_id), "final": final,
+                                                        "error": delivery.describe_error(exc)})
+        if not final and not delivery.is_permanent(exc):
+            raise  # huey retries after retry_delay
+        return
+    delivery.record_sent(row, message_id)
+
+
+@db_periodic_task(crontab(minute=f"*/{settings.REPORT_DELIVERY_SWEEP_MINUTES}"))
+def sweep_report_deliveries() -> None:
+    """Send again what failed (relay down, timeouts) or was never sent (a job lost with its worker)."""
+    for delivery_id in delivery.due_for_retry():
+        enqueue(send_report_delivery, delivery_id)

@@ -9,4 +9,5 @@ urlpatterns = [
     path("reports/<uuid:version_pk>/pdf/retry", views.report_pdf_retry, name="pdf_retry"),
     path("reports/<uuid:version_pk>/cda", views.report_cda_download, name="cda"),
     path("reports/<uuid:version_pk>/dmp/retry", views.report_dmp_retry, name="dmp_retry"),
+    path("reports/deliveries/<uuid:delivery_pk>/retry", views.report_delivery_retry, name="delivery_retry"),
 ]

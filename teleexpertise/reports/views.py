@@ -18,7 +18,8 @@ from teleexpertise.cases.workflow import WorkflowError
 from teleexpertise.documents import storage
 from teleexpertise.reports.cda import build_cda
 from teleexpertise.reports.forms import ReportForm
-from teleexpertise.reports.models import ReportVersion
+from teleexpertise.reports.models import ReportDelivery, ReportVersion
+from teleexpertise.reports.services import report_delivery_retry as services_report_delivery_retry
 from teleexpertise.reports.services import report_dmp_retry as services_report_dmp_retry
 from teleexpertise.reports.services import report_draft_for, report_save_draft, report_sign
 from teleexpertise.reports.services import report_pdf_retry as services_report_pdf_retry
@@ -173,3 +174,27 @@ def report_dmp_retry(request, version_pk):
         return render(request, "cases/action_refused.html", {"case": version.case, "message": str(exc)}, status=403)
     messages.success(request, _("Versement au DMP relancé."))
     return redirect(f"{version.case.get_absolute_url()}#report-title")
+def _delivery_for(user, delivery_pk) -> ReportDelivery:
+    """A delivery of a case the user may read; 404 otherwise."""
+    case_id = ReportDelivery.objects.filter(pk=delivery_pk).values_list("version__case_id", flat=True).first()
+    if case_id is None:
+        raise Http404
+    case = selectors.case_for_user(user, case_id)
+    delivery = ReportDelivery.objects.select_related("version", "recipient").get(pk=delivery_pk)
+    delivery.version.case = case
+    return delivery
+
+
+@login_required
+@require_POST
+def report_delivery_retry(request, delivery_pk):
+    delivery = _delivery_for(request.user, delivery_pk)
+    case = delivery.version.case
+    try:
+        services_report_delivery_retry(actor=services.actor_for(request.user), delivery=delivery,
+                                       ip=client_ip(request))
+    except WorkflowError as exc:
+        return render(request, "cases/action_refused.html", {"case": case, "message": str(exc)}, status=403)
+    messages.success(request, _("Envoi du compte-rendu à %(name)s relancé.") % {
+        "name": delivery.recipient.display_name})
+    return redirect(f"{case.get_absolute_url()}#report-title")
