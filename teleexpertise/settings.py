@@ -178,6 +178,16 @@ DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "Téléexpertise <ne-pas-repo
 CASE_MAX_DEADLINE_DAYS = env_int("CASE_MAX_DEADLINE_DAYS", 7)
 PAGE_SIZE = env_int("PAGE_SIZE", 25)
 
+# --- Patient access to the signed report: a personal link, the birth date as second factor.
+PATIENT_LINK_DAYS = env_int("PATIENT_LINK_DAYS", 30)
+PATIENT_LINK_MAX_ATTEMPTS = env_int("PATIENT_LINK_MAX_ATTEMPTS", 5)  # wrong birth dates before the link locks
+PATIENT_LINK_SESSION_MINUTES = env_int("PATIENT_LINK_SESSION_MINUTES", 15)  # how long a verified birth date lasts
+PATIENT_LINK_IP_FAILURES = env_int("PATIENT_LINK_IP_FAILURES", 20)  # failures per address and hour before refusal
+# Delivers the link (e-mail through Django's mail, SMS through a gateway): a dotted path to a class like
+# teleexpertise.reports.senders.DefaultSender, whose SMS go to the console only where PATIENT_LINK_SMS_CONSOLE is on.
+PATIENT_LINK_SENDER = env_str("PATIENT_LINK_SENDER", "teleexpertise.reports.senders.DefaultSender")
+PATIENT_LINK_SMS_CONSOLE = env_bool("PATIENT_LINK_SMS_CONSOLE", DEBUG or DEMO_MODE)
+
 # --- Clinical documents: checked by content, encrypted at rest (AES-256-GCM, per-file keys wrapped by a
 # master key). DOCUMENT_MASTER_KEYS is "key-id:base64-of-32-bytes[,older-id:key...]"; the active id encrypts new
 # files, the others still open old ones until `manage.py rewrap_document_keys` has moved them.

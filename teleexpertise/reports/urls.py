@@ -7,4 +7,7 @@ urlpatterns = [
     path("cases/<uuid:pk>/report/", views.report_edit, name="edit"),
     path("reports/<uuid:version_pk>/pdf", views.report_pdf_download, name="pdf"),
     path("reports/<uuid:version_pk>/pdf/retry", views.report_pdf_retry, name="pdf_retry"),
+    path("cases/<uuid:pk>/patient-access/", views.patient_link_new, name="patient_link_new"),
+    path("cases/<uuid:pk>/patient-access/<uuid:link_pk>/revoke", views.patient_link_revoke,
+         name="patient_link_revoke"),
 ]
