@@ -238,7 +238,8 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"json": {"()": "teleexpertise.core.logging.JsonFormatter"}},
-    "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "json"}},
+    "filters": {"redact": {"()": "teleexpertise.core.logging.RedactPatientLinks"}},
+    "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "json", "filters": ["redact"]}},
     "root": {"handlers": ["stderr"], "level": LOG_LEVEL},
     # huey's consumer adds a plain-text handler unless its logger already has one.
     "loggers": {"huey": {"handlers": ["stderr"], "level": "INFO", "propagate": False},

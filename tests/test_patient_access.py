@@ -2,6 +2,9 @@
 
 import hashlib
 import html
+import io
+import json
+import logging
 import re
 import time
 from datetime import timedelta
@@ -15,6 +18,7 @@ from django.utils import timezone
 
 from teleexpertise.audit.models import AuditEvent
 from teleexpertise.cases.workflow import WorkflowError
+from teleexpertise.core.logging import JsonFormatter, RedactPatientLinks
 from teleexpertise.documents import storage
 from teleexpertise.reports import patient_views
 from teleexpertise.reports.models import PatientAccessLink, RenderedReport, ReportVersion
@@ -244,7 +248,7 @@ def test_nothing_shows_before_the_birth_date(cast, answered, client):
     for secret in ("DURAND", "Marie", ANSWER, CONCLUSION, answered.reference, "DERMATO", "GÉNÉRALISTE"):
         assert secret not in content, secret
     assert response["Cache-Control"] == "no-store"
-    assert response["Referrer-Policy"] == "no-referrer"
+    assert response["Referrer-Policy"] == "same-origin"
     assert response["X-Robots-Tag"] == "noindex, nofollow"
     assert '<meta name="robots" content="noindex, nofollow">' in content
     assert client.get(_path(token, "pdf"))["Location"] == _path(token)  # no PDF either
@@ -256,9 +260,9 @@ def test_the_right_birth_date_shows_the_report_in_plain_french_and_its_pdf(cast,
     assert response.status_code == 302 and response["Location"] == _path(token)
     response = client.get(_path(token))
     content = _text(response)
-    assert response["Cache-Control"] == "no-store" and response["Referrer-Policy"] == "no-referrer"
+    assert response["Cache-Control"] == "no-store" and response["Referrer-Policy"] == "same-origin"
     for shown in ("DURAND Marie", "Paul GÉNÉRALISTE", "Anne DERMATO", ANSWER, CONCLUSION, "Aucun traitement.",
-                  "Dermoscopie de contrôle.", "Consultation en présentiel", "Rendez-vous fixé par le spécialiste",
+                  "Dermoscopie de contrôle.", "Le spécialiste vous propose une consultation en personne.", "Rendez-vous fixé par le spécialiste",
                   "Télécharger le compte-rendu (PDF)"):
         assert shown in content, shown
     assert INTERNAL not in content and answered.question not in content
@@ -423,3 +427,32 @@ def test_every_patient_access_is_audited_under_the_link(cast, client_for, answer
     page = _text(client_for(cast.requester.user).get(answered.get_absolute_url()))
     assert "Date de naissance erronée (lien patient)" in page  # the timeline names what happened
     assert "patient via lien" in page  # and who: the access history lists the patient's reads
+
+
+def test_the_token_never_reaches_the_logs(cast, answered, client):
+    """Django logs every 4xx with its path (and the request as a field): the token is masked on the way out."""
+    _link, _url, token = _send(cast, answered)
+    [handler] = [h for h in logging.getLogger().handlers if isinstance(h.formatter, JsonFormatter)]  # settings'
+    buffer = io.StringIO()
+    previous = handler.setStream(buffer)
+    try:
+        assert _verify(client, token, WRONG).status_code == 400
+    finally:
+        handler.setStream(previous)
+    err = buffer.getvalue()
+    assert "Bad Request: /p/[masqué]" in err and token not in err
+    line = json.loads(next(line for line in err.splitlines() if "Bad Request" in line))
+    assert line["request"] == "<WSGIRequest: POST '/p/[masqué]'>"
+
+
+def test_access_log_lines_are_masked():
+    """gunicorn's access log (request line and referer) goes through the same filter (gunicorn_conf.py)."""
+    token = "Ab3_x-" * 7
+    record = logging.LogRecord("gunicorn.access", logging.INFO, "", 0, '%(h)s "%(r)s" %(s)s "%(f)s"', ({
+        "h": "192.0.2.1", "r": f"GET /p/{token}/pdf HTTP/1.1", "s": "200", "f": f"https://te.example.fr/p/{token}"},),
+        None)
+    assert RedactPatientLinks().filter(record)
+    line = JsonFormatter().format(record)
+    assert token not in line
+    assert json.loads(line)["message"] == ('192.0.2.1 "GET /p/[masqué]/pdf HTTP/1.1" 200 '
+                                           '"https://te.example.fr/p/[masqué]"')

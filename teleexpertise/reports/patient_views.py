@@ -1,7 +1,8 @@
 """The patient's pages: no account, a personal link, the birth date as second factor, nothing shown before it.
 
 The verified state lives in the session, for that link only (keyed by the token's hash) and for
-PATIENT_LINK_SESSION_MINUTES. Every response is kept out of caches, referrers and search engines.
+PATIENT_LINK_SESSION_MINUTES. Every response is kept out of caches, other sites' referrers and search engines;
+the token is masked in the logs (core.logging.RedactPatientLinks).
 """
 
 import functools
@@ -26,7 +27,7 @@ _STATUS = {"unknown": 404, "expired": 410, "revoked": 410, "locked": 403}
 
 
 def patient_page(view):
-    """No cache, no referrer, no indexing; refused early to an address with too many failures."""
+    """No cache, no referrer to other sites, no indexing; refused early to an address with too many failures."""
 
     @functools.wraps(view)
     def wrapper(request, *args, **kwargs):
@@ -39,7 +40,9 @@ def patient_page(view):
                 response = render(request, "reports/patient/unavailable.html", {"reason": exc.reason},
                                   status=_STATUS[exc.reason])
         response["Cache-Control"] = "no-store"
-        response["Referrer-Policy"] = "no-referrer"
+        # same-origin, not no-referrer: the URL (and its token) still never leaves for another site, while a
+        # no-referrer page makes the browser send "Origin: null" with the birth-date form, which CSRF refuses.
+        response["Referrer-Policy"] = "same-origin"
         response["X-Robots-Tag"] = "noindex, nofollow"
         return response
 
