@@ -262,8 +262,8 @@ def test_the_right_birth_date_shows_the_report_in_plain_french_and_its_pdf(cast,
     content = _text(response)
     assert response["Cache-Control"] == "no-store" and response["Referrer-Policy"] == "same-origin"
     for shown in ("DURAND Marie", "Paul GÉNÉRALISTE", "Anne DERMATO", ANSWER, CONCLUSION, "Aucun traitement.",
-                  "Dermoscopie de contrôle.", "Le spécialiste vous propose une consultation en personne.", "Rendez-vous fixé par le spécialiste",
-                  "Télécharger le compte-rendu (PDF)"):
+                  "Dermoscopie de contrôle.", "Le spécialiste vous propose une consultation en personne.",
+                  "Rendez-vous fixé par le spécialiste", "Télécharger le compte-rendu (PDF)"):
         assert shown in content, shown
     assert INTERNAL not in content and answered.question not in content
     pdf = client.get(_path(token, "pdf"))
@@ -298,6 +298,8 @@ def test_a_pdf_not_ready_yet_is_announced(cast, answered, client):
     response = client.get(_path(token, "pdf"), follow=True)
     assert "Le PDF est en préparation" in _text(response)
     assert not AuditEvent.objects.filter(action="patient_link.pdf_download").exists()
+    RenderedReport.objects.filter(version__case=answered).update(status=RenderedReport.Status.FAILED)
+    assert "n'est pas disponible pour le moment" in _text(client.get(_path(token)))
 
 
 def test_the_verified_state_is_for_that_link_and_lasts_fifteen_minutes(cast, answered, client, monkeypatch):
