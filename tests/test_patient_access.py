@@ -205,6 +205,15 @@ def test_only_the_requester_revokes(cast, client_for, answered, who, status):
         assert _events(link, "patient_link.revoke").get().actor_id == cast.requester.user.pk
 
 
+def test_anonymous_requests_for_the_requester_pages_go_to_login(cast, answered, client):
+    link, _url, _token = _send(cast, answered)
+    for url in (reverse("reports:patient_link_new", args=[answered.pk]),
+                reverse("reports:patient_link_revoke", args=[answered.pk, link.pk])):
+        response = client.post(url, {"channel": "email", "recipient": EMAIL})
+        assert response.status_code == 302 and reverse("account_login") in response["Location"]
+    assert PatientAccessLink.objects.count() == 1 and PatientAccessLink.objects.get().revoked_at is None
+
+
 def test_the_services_refuse_the_expert_and_a_case_without_signed_report(cast, answered):
     with pytest.raises(WorkflowError, match="Seul le professionnel requérant"):
         patient_link_create(actor=cast.actor(cast.expert), case_id=answered.pk, channel="email", recipient=EMAIL)
