@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 8000
+SITE_URL ?= http://127.0.0.1:$(PORT)  # links in e-mails and SMS (the patient's link) lead here
 BENCH ?=
 DEV_ENV := DEBUG=1 DEMO_MODE=1
 
@@ -34,7 +35,7 @@ run: install messages
 	$(DEV_ENV) $(BIN)/python manage.py migrate --noinput -v 0
 	$(DEV_ENV) $(BIN)/python manage.py createcachetable
 	$(DEV_ENV) $(BIN)/python manage.py seed_demo
-	$(DEV_ENV) PORT=$(PORT) $(BIN)/python manage.py serve --port $(PORT)
+	$(DEV_ENV) PORT=$(PORT) SITE_URL=$(SITE_URL) $(BIN)/python manage.py serve --port $(PORT)
 
 test: install-dev messages
 	@scripts/run_tests.sh

@@ -195,6 +195,16 @@ FOLLOW_UP_DELAY_DAYS = env_int("FOLLOW_UP_DELAY_DAYS", 42)
 if FOLLOW_UP_DELAY_DAYS < 1:
     raise ImproperlyConfigured("FOLLOW_UP_DELAY_DAYS must be at least 1 (days after closing).")
 
+# --- Patient access to the signed report: a personal link, the birth date as second factor.
+PATIENT_LINK_DAYS = env_int("PATIENT_LINK_DAYS", 30)
+PATIENT_LINK_MAX_ATTEMPTS = env_int("PATIENT_LINK_MAX_ATTEMPTS", 5)  # wrong birth dates before the link locks
+PATIENT_LINK_SESSION_MINUTES = env_int("PATIENT_LINK_SESSION_MINUTES", 15)  # how long a verified birth date lasts
+PATIENT_LINK_IP_FAILURES = env_int("PATIENT_LINK_IP_FAILURES", 20)  # failures per address and hour before refusal
+# Delivers the link (e-mail through Django's mail, SMS through a gateway): a dotted path to a class like
+# teleexpertise.reports.senders.DefaultSender, whose SMS go to the console only where PATIENT_LINK_SMS_CONSOLE is on.
+PATIENT_LINK_SENDER = env_str("PATIENT_LINK_SENDER", "teleexpertise.reports.senders.DefaultSender")
+PATIENT_LINK_SMS_CONSOLE = env_bool("PATIENT_LINK_SMS_CONSOLE", DEBUG or DEMO_MODE)
+
 # --- Clinical documents: checked by content, encrypted at rest (AES-256-GCM, per-file keys wrapped by a
 # master key). DOCUMENT_MASTER_KEYS is "key-id:base64-of-32-bytes[,older-id:key...]"; the active id encrypts new
 # files, the others still open old ones until `manage.py rewrap_document_keys` has moved them.
@@ -253,7 +263,8 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"json": {"()": "teleexpertise.core.logging.JsonFormatter"}},
-    "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "json"}},
+    "filters": {"redact": {"()": "teleexpertise.core.logging.RedactPatientLinks"}},
+    "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "json", "filters": ["redact"]}},
     "root": {"handlers": ["stderr"], "level": LOG_LEVEL},
     # huey's consumer adds a plain-text handler unless its logger already has one.
     "loggers": {"huey": {"handlers": ["stderr"], "level": "INFO", "propagate": False},

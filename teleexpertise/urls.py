@@ -17,6 +17,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("", include("teleexpertise.cases.urls")),
     path("", include("teleexpertise.reports.urls")),
+    path("", include("teleexpertise.reports.patient_urls")),
     path("", include("teleexpertise.messaging.urls")),
     path("", include("teleexpertise.documents.urls")),
 ]

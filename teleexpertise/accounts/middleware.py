@@ -9,7 +9,8 @@ from django.conf import settings
 from django.shortcuts import redirect
 from django.urls import reverse
 
-_OPEN_PREFIXES = ("/accounts/", "/static/", "/healthz", "/i18n/")
+# /p/: the patient's report link, which has its own second factor (the birth date) and no account.
+_OPEN_PREFIXES = ("/accounts/", "/static/", "/healthz", "/i18n/", "/p/")
 
 
 def needs_second_factor(user) -> bool:

@@ -21,7 +21,10 @@ from teleexpertise.documents.previews import group_series
 from teleexpertise.documents.services import may_attach
 from teleexpertise.documents.views import add_uploads
 from teleexpertise.messaging.services import thread_mark_read
-from teleexpertise.reports.selectors import report_versions, treating_doctor_unreached
+from teleexpertise.reports.forms import PatientLinkForm
+from teleexpertise.reports.patient_access import READABLE_STATES
+from teleexpertise.reports.selectors import patient_links_for, report_versions, treating_doctor_unreached
+from teleexpertise.reports.senders import patient_link_sender
 
 BOXES = ("todo", "pool", "requests", "search")
 
@@ -139,6 +142,7 @@ def case_detail(request, pk):
         "timeline": list(selectors.case_timeline(case)),
         "access_history": list(selectors.case_access_history(case)),
         **_closing_context(case, roles),
+        **_patient_access(case, roles, versions),
     })
 
 
@@ -148,6 +152,14 @@ def _closing_context(case, roles) -> dict:
     follow_up = getattr(case, "follow_up", None)
     return {"closing_survey": survey, "follow_up": follow_up, "follow_up_title": services.follow_up_title(),
             "follow_up_to_answer": bool(follow_up and not follow_up.is_answered and workflow.REQUESTER in roles)}
+
+
+def _patient_access(case, roles, versions) -> dict:
+    """The requester's panel: links sent to the patient, and the form once a signed report exists."""
+    links = patient_links_for(case, roles)
+    may_send = links is not None and case.state in READABLE_STATES and any(v.is_signed for v in versions)
+    return {"patient_links": links, "patient_link_days": settings.PATIENT_LINK_DAYS,
+            "patient_link_form": PatientLinkForm(channels=patient_link_sender().channels) if may_send else None}
 
 
 def _upload_form(actor, case):

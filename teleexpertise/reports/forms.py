@@ -1,7 +1,10 @@
+from datetime import date
+
 from django import forms
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from teleexpertise.reports.models import ReportVersion
+from teleexpertise.reports.models import PatientAccessLink, ReportVersion
 
 
 class ReportForm(forms.ModelForm):
@@ -30,3 +33,46 @@ class ReportForm(forms.ModelForm):
             self.fields[name].required = False
         if not amending:
             del self.fields["amendment_reason"]
+
+
+class PatientLinkForm(forms.Form):
+    """The requester gives the patient access to the report: the channel and the address or mobile number.
+
+    The recipient is checked by the service (patient_access.normalise_recipient), the one place that decides.
+    """
+
+    channel = forms.ChoiceField(label=_("Envoyer le lien par"), widget=forms.RadioSelect)
+    recipient = forms.CharField(
+        label=_("Adresse électronique ou numéro de mobile du patient"), max_length=254,
+        help_text=_("Mobile français : 06 ou 07. Le message ne contient aucune donnée médicale."),
+        widget=forms.TextInput(attrs={"autocomplete": "off"}))
+
+    def __init__(self, *args, channels=("email", "sms"), **kwargs):
+        super().__init__(*args, **kwargs)
+        labels = dict(PatientAccessLink.Channel.choices)
+        self.fields["channel"].choices = [(c, labels[c]) for c in channels]
+        self.fields["channel"].initial = channels[0]
+
+
+class BirthDateForm(forms.Form):
+    """The patient's second factor: day, month and year in three fields (what a birth date is remembered as)."""
+
+    day = forms.CharField(label=_("Jour"), max_length=2, widget=forms.TextInput(attrs={
+        "inputmode": "numeric", "autocomplete": "bday-day", "size": 2, "pattern": "[0-9]*"}))
+    month = forms.CharField(label=_("Mois"), max_length=2, widget=forms.TextInput(attrs={
+        "inputmode": "numeric", "autocomplete": "bday-month", "size": 2, "pattern": "[0-9]*"}))
+    year = forms.CharField(label=_("Année"), max_length=4, widget=forms.TextInput(attrs={
+        "inputmode": "numeric", "autocomplete": "bday-year", "size": 4, "pattern": "[0-9]*"}))
+
+    def clean(self):
+        data = super().clean()
+        try:
+            data["birth_date"] = date(int(data["year"]), int(data["month"]), int(data["day"]))
+        except (KeyError, ValueError):
+            if not self.errors:
+                raise forms.ValidationError(_("Cette date n'existe pas : saisissez le jour, le mois et l'année en "
+                                              "chiffres, par exemple 12 05 1984.")) from None
+            return data
+        if len(data["year"]) != 4 or data["birth_date"] > timezone.localdate():
+            raise forms.ValidationError(_("Saisissez l'année sur quatre chiffres, par exemple 1984."))
+        return data

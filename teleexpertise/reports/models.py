@@ -4,6 +4,7 @@ import uuid
 
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from teleexpertise.cases.models import Case
@@ -230,3 +231,72 @@ class ReportDelivery(models.Model):
     def retry_planned(self) -> bool:
         """An automatic attempt will come (while queued, or after a failure that was not a refusal)."""
         return not self.is_sent and not self.permanent_error
+class PatientAccessLink(models.Model):
+    """A personal link that lets the patient read the signed report, with their birth date as second factor.
+
+    The token is never stored: only its SHA-256 (the token has 256 random bits, so a plain hash is enough and
+    a lookup by hash takes constant time whatever the token). It exists only in the message sent to the patient.
+    """
+
+    class Channel(models.TextChoices):
+        EMAIL = "email", _("Courriel")
+        SMS = "sms", _("SMS")
+
+    class Status(models.TextChoices):
+        ACTIVE = "active", _("Actif")
+        EXPIRED = "expired", _("Expiré")
+        REVOKED = "revoked", _("Révoqué")
+        LOCKED = "locked", _("Verrouillé")
+        SEND_FAILED = "send_failed", _("Envoi impossible")
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    case = models.ForeignKey(Case, on_delete=models.PROTECT, related_name="patient_links",
+                             verbose_name=_("demande"))
+    created_by = models.ForeignKey(Professional, on_delete=models.PROTECT, related_name="+",
+                                   verbose_name=_("envoyé par"))
+    channel = models.CharField(_("canal"), max_length=8, choices=Channel.choices)
+    recipient = models.CharField(_("destinataire"), max_length=254)
+    token_hash = models.CharField(max_length=64, unique=True, editable=False)
+    created_at = models.DateTimeField(_("créé le"), default=timezone.now)
+    sent_at = models.DateTimeField(_("envoyé le"), null=True, blank=True)
+    expires_at = models.DateTimeField(_("expire le"))
+    revoked_at = models.DateTimeField(_("révoqué le"), null=True, blank=True)
+    revoked_by = models.ForeignKey(Professional, on_delete=models.PROTECT, null=True, blank=True, related_name="+",
+                                   verbose_name=_("révoqué par"))
+    failed_attempts = models.PositiveSmallIntegerField(_("essais erronés"), default=0)
+    locked_at = models.DateTimeField(_("verrouillé le"), null=True, blank=True)
+    last_access_at = models.DateTimeField(_("dernier accès le"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("accès patient au compte-rendu")
+        verbose_name_plural = _("accès patient au compte-rendu")
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["case", "created_at"], name="patient_link_case")]
+        constraints = [
+            models.CheckConstraint(condition=Q(channel__in=["email", "sms"]), name="patient_link_channel"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.case_id} → {self.get_channel_display()} ({self.pk})"
+
+    def status_at(self, now) -> str:
+        """Where the link stands; a refusal reason wins over the expiry date (it says more)."""
+        if self.revoked_at is not None:
+            return self.Status.REVOKED if self.sent_at is not None else self.Status.SEND_FAILED
+        if self.locked_at is not None:
+            return self.Status.LOCKED
+        if self.expires_at <= now:
+            return self.Status.EXPIRED
+        return self.Status.ACTIVE
+
+    @property
+    def status(self) -> str:
+        return self.status_at(timezone.now())
+
+    @property
+    def recipient_display(self) -> str:
+        """+33612345678 → 06 12 34 56 78; e-mail addresses as they are."""
+        if self.channel == self.Channel.SMS and self.recipient.startswith("+33") and len(self.recipient) == 12:
+            digits = "0" + self.recipient[3:]
+            return " ".join(digits[i:i + 2] for i in range(0, 10, 2))
+        return self.recipient

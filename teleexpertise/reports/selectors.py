@@ -1,6 +1,7 @@
 from django.db.models import Prefetch
 
-from teleexpertise.reports.models import ReportDelivery, ReportVersion
+from teleexpertise.cases import workflow
+from teleexpertise.reports.models import PatientAccessLink, ReportDelivery, ReportVersion
 
 
 def report_versions(case):
@@ -19,3 +20,20 @@ def treating_doctor_unreached(patient) -> str:
     if doctor is None:
         return patient.treating_doctor_name
     return "" if doctor.mssante_email or doctor.user_id else doctor.display_name
+
+
+def latest_signed_version(case, *, for_patient: bool = False) -> ReportVersion | None:
+    """The version in force: the last signed one (an amendment replaces the previous text)."""
+    related = ["rendered"]
+    if for_patient:  # the patient page names who answered and who asked
+        related += ["author__profession", "author__specialty", "author__organisation", "case__requester",
+                    "case__patient"]
+    return (ReportVersion.objects.filter(case=case, status=ReportVersion.Status.SIGNED)
+            .select_related(*related).order_by("-number").first())
+
+
+def patient_links_for(case, roles) -> list[PatientAccessLink] | None:
+    """The case's patient links, for its requester only (None: the page shows no patient-access panel)."""
+    if workflow.REQUESTER not in roles:
+        return None
+    return list(PatientAccessLink.objects.filter(case=case).select_related("revoked_by").order_by("-created_at"))

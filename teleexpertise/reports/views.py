@@ -4,7 +4,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ImproperlyConfigured, ValidationError
 from django.http import Http404, HttpResponse, HttpResponseServerError
-from django.shortcuts import redirect, render
+from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.utils.http import content_disposition_header
 from django.utils.translation import gettext as _
@@ -16,9 +16,11 @@ from teleexpertise.cases import selectors, services, workflow
 from teleexpertise.cases.views import audit_case_read
 from teleexpertise.cases.workflow import WorkflowError
 from teleexpertise.documents import storage
+from teleexpertise.reports import patient_access
 from teleexpertise.reports.cda import build_cda
-from teleexpertise.reports.forms import ReportForm
-from teleexpertise.reports.models import ReportDelivery, ReportVersion
+from teleexpertise.reports.forms import PatientLinkForm, ReportForm
+from teleexpertise.reports.models import PatientAccessLink, ReportDelivery, ReportVersion
+from teleexpertise.reports.senders import patient_link_sender
 from teleexpertise.reports.services import report_delivery_retry as services_report_delivery_retry
 from teleexpertise.reports.services import report_dmp_retry as services_report_dmp_retry
 from teleexpertise.reports.services import report_draft_for, report_save_draft, report_sign
@@ -198,3 +200,46 @@ def report_delivery_retry(request, delivery_pk):
     messages.success(request, _("Envoi du compte-rendu à %(name)s relancé.") % {
         "name": delivery.recipient.display_name})
     return redirect(f"{case.get_absolute_url()}#report-title")
+# --- The requester gives the patient access to the report -------------------------------------------------
+
+@login_required
+def patient_link_new(request, pk):
+    case = selectors.case_for_user(request.user, pk)
+    actor = services.actor_for(request.user)
+    try:
+        patient_access.check_may_give_access(actor, case)
+    except WorkflowError as exc:
+        return render(request, "cases/action_refused.html", {"case": case, "message": str(exc)}, status=403)
+    form = PatientLinkForm(request.POST or None, channels=patient_link_sender().channels)
+    if request.method == "POST" and form.is_valid():
+        try:
+            link, _url = patient_access.patient_link_create(
+                actor=actor, case_id=case.pk, channel=form.cleaned_data["channel"],
+                recipient=form.cleaned_data["recipient"], ip=client_ip(request))
+        except WorkflowError as exc:
+            return render(request, "cases/action_refused.html", {"case": case, "message": str(exc)}, status=403)
+        except ValidationError as exc:
+            _attach_errors(form, exc)
+        except patient_access.PatientLinkSendError as exc:
+            messages.error(request, str(exc))
+            return redirect(f"{case.get_absolute_url()}#patient-access-title")
+        else:
+            messages.success(request, _("Lien d'accès au compte-rendu envoyé au patient (%(channel)s : %(to)s).") % {
+                "channel": link.get_channel_display(), "to": link.recipient_display})
+            return redirect(f"{case.get_absolute_url()}#patient-access-title")
+    status = 400 if request.method == "POST" else 200
+    return render(request, "reports/patient_link_new.html", {"case": case, "form": form}, status=status)
+
+
+@login_required
+@require_POST
+def patient_link_revoke(request, pk, link_pk):
+    case = selectors.case_for_user(request.user, pk)
+    get_object_or_404(PatientAccessLink, pk=link_pk, case=case)
+    try:
+        link = patient_access.patient_link_revoke(actor=services.actor_for(request.user), link_id=link_pk,
+                                                  ip=client_ip(request))
+    except WorkflowError as exc:
+        return render(request, "cases/action_refused.html", {"case": case, "message": str(exc)}, status=403)
+    messages.success(request, _("Accès du patient révoqué (%(to)s).") % {"to": link.recipient_display})
+    return redirect(f"{case.get_absolute_url()}#patient-access-title")
