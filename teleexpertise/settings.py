@@ -51,6 +51,7 @@ INSTALLED_APPS = [
     "teleexpertise.messaging",
     "teleexpertise.reports",
     "teleexpertise.documents",
+    "teleexpertise.billing",
 ]
 
 MIDDLEWARE = [
