@@ -19,4 +19,5 @@ urlpatterns = [
     path("", include("teleexpertise.reports.urls")),
     path("", include("teleexpertise.messaging.urls")),
     path("", include("teleexpertise.documents.urls")),
+    path("", include("teleexpertise.billing.urls")),
 ]
