@@ -91,7 +91,6 @@ class Parameter(DatedRule):
             "Plafond de l'activité à distance (% de l'activité annuelle)")
         REMOTE_CAP_COUNTS_TELEEXPERTISE = "remote_cap_counts_teleexpertise", _(
             "La téléexpertise compte dans le plafond d'activité à distance (1 = oui, 0 = non)")
-        MAX_ANSWER_DAYS = "max_answer_days", _("Délai maximal de réponse en asynchrone (jours)")
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     key = models.CharField(_("règle"), max_length=40, choices=Key.choices)

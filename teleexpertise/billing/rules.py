@@ -30,7 +30,6 @@ PARAMETERS = [
     ("remote_activity_cap_percent", "20", AVENANT_9, "Convention médicale : 20 % de l'activité annuelle"),
     ("remote_cap_counts_teleexpertise", "0", date(2024, 6, 4),
      "Convention médicale 2024 : le plafond compte les téléconsultations, pas la téléexpertise"),
-    ("max_answer_days", "7", date(2024, 6, 4), "Convention médicale 2024 : réponse sous 7 jours"),
 ]
 
 
