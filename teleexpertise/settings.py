@@ -52,6 +52,7 @@ INSTALLED_APPS = [
     "teleexpertise.messaging",
     "teleexpertise.reports",
     "teleexpertise.documents",
+    "teleexpertise.billing",
 ]
 
 MIDDLEWARE = [

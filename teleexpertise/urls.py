@@ -20,4 +20,5 @@ urlpatterns = [
     path("", include("teleexpertise.reports.patient_urls")),
     path("", include("teleexpertise.messaging.urls")),
     path("", include("teleexpertise.documents.urls")),
+    path("", include("teleexpertise.billing.urls")),
 ]

@@ -7,6 +7,8 @@ from django.utils import timezone
 from stdnum import luhn
 
 from teleexpertise.accounts.models import User
+from teleexpertise.billing.models import Tariff
+from teleexpertise.billing.rules import load_rules
 from teleexpertise.cases import services
 from teleexpertise.cases.models import Case
 from teleexpertise.directory.models import Network, NetworkMembership, Organisation, Profession, Professional
@@ -71,6 +73,8 @@ class Cast:
     def __init__(self):
         if not Profession.objects.exists():  # a transactional test flushed the migration's data
             load_reference_codes()
+        if not Tariff.objects.exists():  # likewise for the billing rules
+            load_rules()
         self.hospital = Organisation.objects.create(name="CHU de Test", finess=luhn_number("75", 9), city="Paris")
         self.requester = make_professional("requester@test.fr", specialty="SM54", first="Paul", last="Généraliste")
         self.expert = make_professional("expert@test.fr", specialty="SM15", first="Anne", last="Dermato",

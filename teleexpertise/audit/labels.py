@@ -51,6 +51,13 @@ ACTION_LABELS = {
     "document.refused": _("Document refusé"),
     "document.integrity_error": _("Document illisible (contrôle d'intégrité)"),
     "document.rewrap": _("Clé du document renouvelée"),
+    "billing.create": _("Acte de téléexpertise à facturer créé"),
+    "billing.status": _("Statut de facturation d'un acte modifié"),
+    "billing.list": _("Liste des actes consultée"),
+    "billing.export": _("Actes exportés pour la facturation"),
+    "billing.overview": _("Synthèse des actes consultée"),
+    "billing.activity_view": _("Indicateur d'activité à distance consulté"),
+    "billing.activity_declare": _("Activité annuelle déclarée"),
 }
 
 

@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from teleexpertise.directory.models import Network, NetworkMembership, Organisation, Professional
+from teleexpertise.directory.models import Network, NetworkMembership, Organisation, Professional, Site
 
 
 class MembershipInline(admin.TabularInline):
@@ -15,13 +15,21 @@ class ProfessionalAdmin(admin.ModelAdmin):
     list_filter = ("profession", "specialty")
     search_fields = ("last_name", "first_name", "rpps", "adeli", "user__email")
     autocomplete_fields = ("user", "organisation")
+    raw_id_fields = ("site",)
     list_select_related = ("profession", "specialty", "organisation")
+
+
+class SiteInline(admin.TabularInline):
+    model = Site
+    extra = 0
 
 
 @admin.register(Organisation)
 class OrganisationAdmin(admin.ModelAdmin):
-    list_display = ("name", "finess", "city")
+    list_display = ("name", "finess", "city", "is_group_practice")
+    list_filter = ("is_group_practice",)
     search_fields = ("name", "finess", "city")
+    inlines = [SiteInline]
 
 
 @admin.register(Network)

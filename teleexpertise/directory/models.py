@@ -51,6 +51,13 @@ class Organisation(models.Model):
                               validators=[validate_finess])
     city = models.CharField(_("ville"), max_length=120, blank=True)
     postcode = models.CharField(_("code postal"), max_length=5, blank=True)
+    # Billing: two professionals of one group practice working at the same site may not bill each other
+    # a tele-expertise (Assurance Maladie rule); an establishment or a network is not a group practice.
+    is_group_practice = models.BooleanField(
+        _("cabinet de groupe"), default=False,
+        help_text=_("Cabinet de groupe, maison ou centre de santé : une téléexpertise entre deux professionnels "
+                    "de ce cabinet exerçant sur le même site n'est pas facturable."),
+    )
 
     class Meta:
         verbose_name = _("structure")
@@ -59,6 +66,26 @@ class Organisation(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.city})" if self.city else self.name
+
+
+class Site(models.Model):
+    """A place where an organisation's professionals work (one group practice may have several sites)."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    organisation = models.ForeignKey(Organisation, on_delete=models.CASCADE, related_name="sites",
+                                     verbose_name=_("structure"))
+    name = models.CharField(_("nom du site"), max_length=200)
+    address = models.CharField(_("adresse"), max_length=255, blank=True)
+    city = models.CharField(_("ville"), max_length=120, blank=True)
+    postcode = models.CharField(_("code postal"), max_length=5, blank=True)
+
+    class Meta:
+        verbose_name = _("site d'exercice")
+        verbose_name_plural = _("sites d'exercice")
+        ordering = ["organisation", "name"]
+
+    def __str__(self) -> str:
+        return f"{self.organisation.name} — {self.name}"
 
 
 class Professional(models.Model):
@@ -77,6 +104,9 @@ class Professional(models.Model):
     advanced_practice = models.BooleanField(_("infirmier en pratique avancée (IPA)"), default=False)
     organisation = models.ForeignKey(Organisation, on_delete=models.SET_NULL, null=True, blank=True,
                                      related_name="professionals", verbose_name=_("structure"))
+    site = models.ForeignKey(Site, on_delete=models.SET_NULL, null=True, blank=True, related_name="professionals",
+                             verbose_name=_("site d'exercice"),
+                             help_text=_("Vide : la structure n'a qu'un site."))
     mssante_email = models.EmailField(_("adresse MSSanté"), blank=True)
     phone = models.CharField(_("téléphone"), max_length=20, blank=True)
     city = models.CharField(_("ville d'exercice"), max_length=120, blank=True)

@@ -8,6 +8,7 @@ from django.utils.translation import gettext as _
 
 from teleexpertise.audit.models import AuditEvent
 from teleexpertise.audit.services import audit_log
+from teleexpertise.billing.services import billing_records_create_for_report
 from teleexpertise.cases import workflow
 from teleexpertise.cases.services import case_answer, lock_case
 from teleexpertise.cases.workflow import Actor, WorkflowError
@@ -92,6 +93,7 @@ def report_sign(*, actor: Actor, case_id, ip=None) -> ReportVersion:
         _schedule_pdf(draft)
         if action == "answer":
             case_answer(actor=actor, case_id=case.pk, ip=ip)  # notifies the requester
+            billing_records_create_for_report(actor=actor, case=case, version=draft, ip=ip)  # TE2, RQD
         else:
             notify(users=[case.requester.user], case=case, verb=_("compte-rendu corrigé : nouvelle version signée"))
     return draft
