@@ -206,7 +206,8 @@ def _record_reroute(actor: Actor, case: Case, absent: Professional, absence, *, 
         "name": absent.display_name, "end": absence.ends_on.strftime("%d/%m/%Y"), "to": case.recipient_label}
     audit_log(actor=actor.user, action="case.reroute", kind=AuditEvent.Kind.EXECUTE, obj=case, case=case, ip=ip,
               summary=summary)
-    notify(users=_users(case.requester), case=case, verb=summary)
+    notify(users=_users(case.requester), case=case,
+           verb=(_("expert absent : demande adressée à %(to)s") % {"to": case.recipient_label})[:200])
 
 
 def _recipient_label(case_id) -> str:
