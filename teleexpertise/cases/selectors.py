@@ -9,7 +9,7 @@ from django.http import Http404
 from django.utils import timezone
 
 from teleexpertise.audit.models import AuditEvent
-from teleexpertise.cases.models import Case, FollowUp
+from teleexpertise.cases.models import Case, CaseAlert, FollowUp
 from teleexpertise.directory.models import NetworkMembership
 from teleexpertise.messaging.models import Message, ReadMarker
 from teleexpertise.patients.models import Patient
@@ -72,9 +72,8 @@ def _with_listing(queryset, user):
               .exclude(author__user=user)
               .filter(created_at__gt=Coalesce(Subquery(read_at), Value(_EPOCH, output_field=DateTimeField())))
               .order_by().values("case").annotate(n=Count("pk")).values("n"))
-    return queryset.select_related("patient", "requester", "expert", "network").annotate(
-        unread=Coalesce(Subquery(unread, output_field=IntegerField()), 0)
-    )
+    return (queryset.select_related("patient", "requester", "expert", "network").prefetch_related("tags")
+            .annotate(unread=Coalesce(Subquery(unread, output_field=IntegerField()), 0)))
 
 
 def _urgency_order():
@@ -104,10 +103,30 @@ def inbox_expert(user, *, include_closed: bool = False):
     return _with_listing(qs, user).order_by(*_urgency_order(), "due_at", "submitted_at")
 
 
-def pool_queue(user):
+def pool_queue(user, *, tag: str = ""):
+    """The pool: urgent first, then by escalation deadline (submitted_at + the priority's delay, so oldest first).
+
+    Rows say whether the dispatchers were alerted for the case (unclaimed too long, or on call unacknowledged).
+    """
     pid = getattr(getattr(user, "professional", None), "pk", None)
     qs = Case.objects.filter(_pooled_for(pid))
-    return _with_listing(qs, user).order_by(*_urgency_order()[1:], "submitted_at")
+    if tag:
+        qs = qs.filter(tags__label=tag)
+    escalated = CaseAlert.objects.filter(case=OuterRef("pk"), kind__in=[CaseAlert.Kind.POOL_ESCALATION,
+                                                                        CaseAlert.Kind.ONCALL_DISPATCHERS])
+    return (_with_listing(qs, user).annotate(escalated=Exists(escalated))
+            .order_by(*_urgency_order()[1:], "submitted_at"))
+
+
+def network_load(user):
+    """Members of the user's networks with their open cases (any network): who can take one more."""
+    pid = getattr(getattr(user, "professional", None), "pk", None)
+    mine = NetworkMembership.objects.filter(professional_id=pid).values("network_id")
+    return (NetworkMembership.objects.filter(network_id__in=mine, professional__profession__may_be_expert=True)
+            .select_related("network", "professional")
+            .annotate(open_cases=Count("professional__expert_cases",
+                                       filter=Q(professional__expert_cases__state__in=Case.OPEN_STATES)))
+            .order_by("network__name", "open_cases", "professional__last_name"))
 
 
 def search_cases(user, query: str):

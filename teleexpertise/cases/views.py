@@ -51,7 +51,7 @@ def inbox(request):
     elif box == "todo":
         queryset = selectors.inbox_expert(request.user, include_closed=request.GET.get("all") == "1")
     elif box == "pool":
-        queryset = selectors.pool_queue(request.user)
+        queryset = selectors.pool_queue(request.user, tag=request.GET.get("tag", "").strip())
     else:
         box = "requests" if box != "search" else box
         queryset = selectors.inbox_requests(request.user, state=state if state in Case.State.values else "")
@@ -61,6 +61,8 @@ def inbox(request):
     return render(request, "cases/inbox.html", {
         "box": box, "page": page, "search": search, "state": state, "states": Case.State.choices,
         "is_expert": is_expert, "has_networks": bool(actor.network_roles), "professional": actor.professional,
+        "tag": request.GET.get("tag", "").strip(),
+        "load": list(selectors.network_load(request.user)) if box == "pool" else None,
     })
 
 
@@ -177,7 +179,8 @@ ACTION_FORMS = {
     "submit": forms.ConfirmForm, "claim": forms.ConfirmForm, "close": forms.ClosingSurveyForm,
     "assign": forms.AssignForm, "accept": forms.AcceptForm, "decline": forms.DeclineForm,
     "request_information": forms.InformationRequestForm, "provide_information": forms.InformationResponseForm,
-    "transfer": forms.TransferForm, "withdraw": forms.WithdrawForm,
+    "transfer": forms.TransferForm, "withdraw": forms.WithdrawForm, "tag": forms.TagForm,
+    "acknowledge": forms.ConfirmForm,
 }
 
 
@@ -186,6 +189,10 @@ def _run_action(action, actor, case, data, ip):
         return services.case_submit(actor=actor, case_id=case.pk, ip=ip)
     if action == "claim":
         return services.case_claim(actor=actor, case_id=case.pk, ip=ip)
+    if action == "acknowledge":
+        return services.case_acknowledge(actor=actor, case_id=case.pk, ip=ip)
+    if action == "tag":
+        return services.case_tag(actor=actor, case_id=case.pk, tags=data["tags"], ip=ip)
     if action == "close":
         return services.case_close(actor=actor, case_id=case.pk, usefulness=data["usefulness"],
                                    avoided=data["avoided"], technical_incidents=data["technical_incidents"], ip=ip)
@@ -224,7 +231,7 @@ def case_action(request, pk, action):
         return _refused(request, case, transition, str(exc))
     if request.method == "GET":
         audit_case_read(request, case, f"page {action}")
-    kwargs = {"case": case} if form_class in (forms.AssignForm, forms.TransferForm) else {}
+    kwargs = {"case": case} if form_class in (forms.AssignForm, forms.TransferForm, forms.TagForm) else {}
     form = form_class(*((request.POST, request.FILES) if request.method == "POST" else (None,)), **kwargs)
     if request.method == "POST" and form.is_valid():
         data = dict(form.cleaned_data)
