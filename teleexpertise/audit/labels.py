@@ -26,6 +26,7 @@ ACTION_LABELS = {
     "alert.oncall_backup": _("Sans accusé de réception : passée au suppléant d'astreinte"),
     "alert.oncall_dispatchers": _("Sans accusé de réception : confiée aux régulateurs"),
     "oncall_shift.add": _("Créneau d'astreinte ajouté"),
+    "oncall_shift.list": _("Astreinte d'un réseau consultée"),
     "oncall_shift.remove": _("Créneau d'astreinte supprimé"),
     "closing_survey.record": _("Questionnaire de clôture"),
     "follow_up.request": _("Suivi demandé au requérant"),
