@@ -7,6 +7,7 @@ it twice at each step to show that nobody is paged twice.
 from datetime import time, timedelta
 
 import pytest
+from django.urls import reverse
 from django.utils import timezone
 
 from teleexpertise.cases import deadlines, services
@@ -145,3 +146,50 @@ def test_shift_at_reads_the_paris_wall_clock(cast):
     shift = shift_around(cast, timezone.now(), hours=1)
     assert shift_at(cast.network.pk, timezone.now()) == shift
     assert shift_at(cast.network.pk, timezone.now() + timedelta(hours=3)) is None
+
+
+# --- Live updates and the video link (HTTP) --------------------------------------------------------------
+
+def test_the_case_stamp_changes_when_the_expert_acknowledges_and_outsiders_get_404(cast, client_for):
+    shift_around(cast, timezone.now())
+    case = sync_request(cast)
+    url = reverse("cases:live", args=[case.pk])
+    requester = client_for(cast.requester)
+    before = requester.get(url).json()
+    assert before["open"] and before["state"] == "submitted" and "DURAND" not in str(before)
+    assert client_for(cast.outsider).get(url).status_code == 404
+    assert client_for(cast.colleague).get(url).status_code == 404  # paged to the expert, not in the pool
+    page = requester.get(reverse("cases:detail", args=[case.pk])).content.decode()
+    assert f'data-live-stamp="{before["stamp"]}"' in page and "js/live.js" in page
+    services.case_acknowledge(actor=cast.actor(cast.expert), case_id=case.pk)
+    after = requester.get(url).json()
+    assert after["stamp"] != before["stamp"] and after["state_label"] == "Prise en charge"
+    assert after["message"] == "Demande mise à jour : Prise en charge"
+
+
+def test_the_inbox_stamp_tells_the_on_call_expert_a_request_waits(cast, client_for):
+    shift_around(cast, timezone.now())
+    client = client_for(cast.expert)
+    before = client.get(reverse("cases:inbox_live")).json()
+    assert before["paged"] == 0
+    sync_request(cast)
+    after = client.get(reverse("cases:inbox_live")).json()
+    assert after["stamp"] != before["stamp"] and after["paged"] == 1
+    assert after["message"] == "1 demande synchrone attend votre accusé de réception."
+    page = client.get(reverse("cases:inbox"), {"box": "todo"}).content.decode()
+    assert "Astreinte : accusé de réception attendu" in page
+
+
+def test_the_video_link_follows_the_template_for_an_open_synchronous_request(cast, client_for, settings):
+    settings.VIDEO_URL_TEMPLATE = "https://visio.example.fr/{case_reference}"
+    shift_around(cast, timezone.now())
+    case = sync_request(cast)
+    asynchronous = cast.new_case(to_network=False)
+    link = f"https://visio.example.fr/{case.reference}"
+    for who in (cast.requester, cast.expert):
+        assert link in client_for(who).get(reverse("cases:detail", args=[case.pk])).content.decode()
+    page = client_for(cast.requester).get(reverse("cases:detail", args=[asynchronous.pk])).content.decode()
+    assert "visio.example.fr" not in page
+    settings.VIDEO_URL_TEMPLATE = ""
+    page = client_for(cast.expert).get(reverse("cases:detail", args=[case.pk])).content.decode()
+    assert "visio.example.fr" not in page

@@ -32,9 +32,9 @@ PAGES = [("expert", {"box": "todo"}), ("colleague", {"box": "pool"}), ("requeste
          ("requester", {"box": "search", "q": "DURAND"})]
 
 # Pinned: session, user, professional, network roles, page count, page rows, audit insert, savepoints...
-INBOX_QUERIES = 13  # 12 + the tags of the page's rows (one prefetch)
+INBOX_QUERIES = 14  # 12 + the tags of the page's rows (one prefetch) + the live-update stamp (one aggregate)
 POOL_QUERIES = INBOX_QUERIES + 1  # + the members' load, one grouped query
-CASE_PAGE_QUERIES = 23  # 22 + the deliveries of all report versions (one prefetch)
+CASE_PAGE_QUERIES = 24  # 22 + the deliveries of all report versions (one prefetch) + the case's tags
 
 
 @pytest.mark.parametrize(("who", "params"), PAGES)

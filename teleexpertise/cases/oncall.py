@@ -48,14 +48,14 @@ def oncall_page(*, case: Case, now=None) -> Case:
     if expert is not None and expert.pk == case.requester_id:
         expert = shift.backup
     if expert is None:
-        Case.objects.filter(pk=case.pk).update(oncall_stage=Stage.DISPATCHERS, oncall_paged_at=now)
+        Case.objects.filter(pk=case.pk).update(oncall_stage=Stage.DISPATCHERS, oncall_paged_at=now, updated_at=now)
         case.oncall_stage, case.oncall_paged_at = Stage.DISPATCHERS, now
         audit_log(actor=None, action="case.oncall_page", kind=AuditEvent.Kind.EXECUTE, obj=case, case=case,
                   summary=_("Aucun expert d'astreinte : demande confiée aux régulateurs"))
         notify(users=dispatcher_users(case), case=case, verb=_("demande synchrone sans expert d'astreinte"))
         return case
     stage = Stage.EXPERT if expert.pk == shift.expert_id else Stage.BACKUP
-    Case.objects.filter(pk=case.pk).update(expert=expert, oncall_stage=stage, oncall_paged_at=now)
+    Case.objects.filter(pk=case.pk).update(expert=expert, oncall_stage=stage, oncall_paged_at=now, updated_at=now)
     case.expert, case.oncall_stage, case.oncall_paged_at = expert, stage, now
     audit_log(actor=None, action="case.oncall_page", kind=AuditEvent.Kind.EXECUTE, obj=case, case=case,
               summary=_("Adressée à l'expert d'astreinte %(name)s") % {"name": expert.display_name})
@@ -81,9 +81,21 @@ def _escalate(case: Case, now) -> int:
     if backup is not None:
         return alert_send(case, kind=CaseAlert.Kind.ONCALL_BACKUP, deadline=case.oncall_paged_at, users=[backup.user],
                           verb=page_verb(), now=now,
-                          changes={"expert": backup, "oncall_stage": Stage.BACKUP, "oncall_paged_at": now})
+                          changes={"expert": backup, "oncall_stage": Stage.BACKUP, "oncall_paged_at": now,
+                                   "updated_at": now})
     # Back in the network's pool: its dispatchers assign it (members may claim it too).
     return alert_send(case, kind=CaseAlert.Kind.ONCALL_DISPATCHERS, deadline=case.oncall_paged_at,
                       users=dispatcher_users(case), now=now,
                       verb=_("demande synchrone sans accusé de réception de l'astreinte : attribuez-la"),
-                      changes={"expert": None, "oncall_stage": Stage.DISPATCHERS, "oncall_paged_at": now})
+                      changes={"expert": None, "oncall_stage": Stage.DISPATCHERS, "oncall_paged_at": now,
+                               "updated_at": now})
+
+
+def video_url(case: Case, roles) -> str:
+    """The video room of an open synchronous request, for its requester and expert; "" when there is none."""
+    template = settings.VIDEO_URL_TEMPLATE
+    if not template or case.mode != Case.Mode.SYNCHRONOUS or case.state not in Case.OPEN_STATES:
+        return ""
+    if not set(roles) & {"requester", "expert"}:
+        return ""
+    return template.format(case_reference=case.reference)

@@ -3,7 +3,7 @@
 from datetime import UTC, datetime
 
 from django.db.models import Case as SqlCase
-from django.db.models import Count, DateTimeField, Exists, IntegerField, OuterRef, Q, Subquery, Value, When
+from django.db.models import Count, DateTimeField, Exists, IntegerField, Max, OuterRef, Q, Subquery, Value, When
 from django.db.models.functions import Coalesce
 from django.http import Http404
 from django.utils import timezone
@@ -154,3 +154,31 @@ def case_timeline(case):
 
 def case_access_history(case, limit: int = 50):
     return AuditEvent.objects.filter(case_id=case.pk, kind=AuditEvent.Kind.READ).order_by("-at", "-id")[:limit]
+
+
+# --- Live updates: small answers polled by static/js/live.js; stamps only, no patient data --------------
+
+def live_stamp(case: Case) -> str:
+    """Changes whenever the case page would show something new (every service moves updated_at)."""
+    return f"{case.state}|{case.updated_at.isoformat()}|{case.expert_id}|{case.oncall_stage}"
+
+
+def case_live_state(user, pk) -> dict:
+    """What the open case page compares to know whether to refresh itself; 404 like the page."""
+    row = (cases_visible_to(user).filter(pk=pk).order_by()
+           .values("state", "updated_at", "expert_id", "oncall_stage", "reference").first())
+    if row is None:
+        raise Http404
+    stamp = live_stamp(Case(**{k: row[k] for k in ("state", "updated_at", "expert_id", "oncall_stage")}))
+    return {"stamp": stamp, "state": row["state"], "state_label": str(Case.State(row["state"]).label),
+            "open": row["state"] in Case.OPEN_STATES, "reference": row["reference"]}
+
+
+def inbox_live_state(user) -> dict:
+    """One aggregate over the user's own cases, pool included, and the requests waiting for their acknowledgement."""
+    pid = getattr(getattr(user, "professional", None), "pk", None)
+    mine = Case.objects.filter(Q(requester_id=pid) | (Q(expert_id=pid) & ~Q(state=S.DRAFT)) | _pooled_for(pid))
+    paged = Q(expert_id=pid, state=S.SUBMITTED, oncall_stage__in=[Case.OncallStage.EXPERT, Case.OncallStage.BACKUP])
+    row = mine.order_by().aggregate(n=Count("pk"), last=Max("updated_at"), paged=Count("pk", filter=paged))
+    last = row["last"].isoformat() if row["last"] else ""
+    return {"stamp": f"{row['n']}|{last}|{row['paged']}", "paged": row["paged"]}

@@ -5,14 +5,17 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
+from django.http import JsonResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from django.views.decorators.http import require_POST
 
 from teleexpertise.audit.models import AuditEvent
 from teleexpertise.audit.services import audit_log, client_ip
 from teleexpertise.cases import forms, selectors, services, workflow
 from teleexpertise.cases.models import Case
+from teleexpertise.cases.oncall import video_url
 from teleexpertise.cases.workflow import WorkflowError
 from teleexpertise.documents import selectors as document_selectors
 from teleexpertise.documents.forms import UploadForm
@@ -61,7 +64,8 @@ def inbox(request):
     return render(request, "cases/inbox.html", {
         "box": box, "page": page, "search": search, "state": state, "states": Case.State.choices,
         "is_expert": is_expert, "has_networks": bool(actor.network_roles), "professional": actor.professional,
-        "tag": request.GET.get("tag", "").strip(),
+        "tag": request.GET.get("tag", "").strip(), "live_seconds": settings.LIVE_POLL_SECONDS,
+        "live_stamp": selectors.inbox_live_state(request.user)["stamp"],
         "load": list(selectors.network_load(request.user)) if box == "pool" else None,
     })
 
@@ -141,7 +145,9 @@ def case_detail(request, pk):
         "dicom_studies": group_series([{**d.details, "document": d} for d in documents if d.category == "dicom"]),
         "thread": thread, "message_form": forms.MessageForm() if workflow.may_post_message(actor, case) else None,
         "report_versions": versions, "treating_doctor_unreached": treating_doctor_unreached(case.patient),
-        "timeline": list(selectors.case_timeline(case)),
+        "timeline": list(selectors.case_timeline(case)), "video_url": video_url(case, roles),
+        "live_seconds": settings.LIVE_POLL_SECONDS,
+        "live_stamp": selectors.live_stamp(case) if case.state in Case.OPEN_STATES else "",
         "access_history": list(selectors.case_access_history(case)),
         **_closing_context(case, roles),
         **_patient_access(case, roles, versions),
@@ -324,3 +330,22 @@ def patient_detail(request, pk):
               ip=client_ip(request), summary=patient.display_name)
     cases = selectors.patient_cases_for_user(request.user, patient)
     return render(request, "cases/patient.html", {"patient": patient, "cases": cases[:100]})
+
+
+# --- Live updates (polled by static/js/live.js). Not audited: they answer stamps and states, no patient data;
+# when a stamp changes the script reloads the page's live regions with an ordinary, audited page read.
+
+@login_required
+def case_live(request, pk):
+    state = selectors.case_live_state(request.user, pk)
+    state["message"] = _("Demande mise à jour : %(state)s") % {"state": state["state_label"]}
+    return JsonResponse(state)
+
+
+@login_required
+def inbox_live(request):
+    state = selectors.inbox_live_state(request.user)
+    state["message"] = ngettext("%(n)s demande synchrone attend votre accusé de réception.",
+                               "%(n)s demandes synchrones attendent votre accusé de réception.",
+                               state["paged"]) % {"n": state["paged"]} if state["paged"] else _("Liste mise à jour.")
+    return JsonResponse(state)
