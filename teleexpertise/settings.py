@@ -201,6 +201,25 @@ ANSWER_ESTIMATE_MIN_CASES = env_int("ANSWER_ESTIMATE_MIN_CASES", 5)
 if ANSWER_ESTIMATE_DAYS < 1 or ANSWER_ESTIMATE_MIN_CASES < 1:
     raise ImproperlyConfigured("ANSWER_ESTIMATE_DAYS and ANSWER_ESTIMATE_MIN_CASES must be at least 1.")
 
+# --- Deadlines that hold (periodic jobs in cases/tasks.py): a pooled case nobody claimed within these hours is
+# escalated to the network's dispatchers; an on-call expert acknowledges a synchronous request within
+# ONCALL_ACK_MINUTES or it passes to the backup, then to the dispatchers.
+POOL_ESCALATION_HOURS = env_int("POOL_ESCALATION_HOURS", 24)
+POOL_ESCALATION_URGENT_HOURS = env_int("POOL_ESCALATION_URGENT_HOURS", 1)
+ONCALL_ACK_MINUTES = env_int("ONCALL_ACK_MINUTES", 15)
+if min(POOL_ESCALATION_HOURS, POOL_ESCALATION_URGENT_HOURS, ONCALL_ACK_MINUTES) < 1:
+    raise ImproperlyConfigured("POOL_ESCALATION_HOURS, POOL_ESCALATION_URGENT_HOURS and ONCALL_ACK_MINUTES "
+                               "must be at least 1.")
+# How often an open case page (and the inbox, for on-call requests) asks the server what changed.
+LIVE_POLL_SECONDS = env_int("LIVE_POLL_SECONDS", 5)
+# The video room of a synchronous request, e.g. https://visio.example.fr/{case_reference}; empty: no video link.
+VIDEO_URL_TEMPLATE = env_str("VIDEO_URL_TEMPLATE", "")
+if VIDEO_URL_TEMPLATE and (not VIDEO_URL_TEMPLATE.startswith("https://")
+                           or "{case_reference}" not in VIDEO_URL_TEMPLATE
+                           or VIDEO_URL_TEMPLATE.replace("{case_reference}", "").count("{")):
+    raise ImproperlyConfigured("VIDEO_URL_TEMPLATE must be an https:// URL containing {case_reference} and no other "
+                               "placeholder.")
+
 # --- Patient access to the signed report: a personal link, the birth date as second factor.
 PATIENT_LINK_DAYS = env_int("PATIENT_LINK_DAYS", 30)
 PATIENT_LINK_MAX_ATTEMPTS = env_int("PATIENT_LINK_MAX_ATTEMPTS", 5)  # wrong birth dates before the link locks

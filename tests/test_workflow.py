@@ -26,6 +26,12 @@ ALLOWED = {
     ("submitted", "claim"): {"expert", "colleague"},
     ("submitted", "assign"): {"dispatcher"},
     ("submitted", "withdraw"): {"requester"},
+    ("submitted", "transfer"): {"dispatcher"},
+    ("submitted", "tag"): {"expert", "colleague", "dispatcher"},
+    ("submitted_named", "tag"): {"expert"},
+    ("taken", "tag"): {"expert"},
+    ("awaiting_information", "tag"): {"expert"},
+    ("accepted", "tag"): {"expert"},
     ("submitted_named", "accept"): {"expert"},
     ("submitted_named", "decline"): {"expert"},
     ("submitted_named", "request_information"): {"expert"},
@@ -63,6 +69,10 @@ def _case(cast, state):
     return cast.case_in(state)
 
 
+def _case_state(state):
+    return S.SUBMITTED if state == "submitted_named" else state
+
+
 def _perform(cast, action, who, case):
     actor = cast.actor(getattr(cast, who))
     pk = case.pk
@@ -86,6 +96,10 @@ def _perform(cast, action, who, case):
         return services.case_provide_information(actor=actor, case_id=pk, answer="Photo jointe.")
     if action == "transfer":
         return services.case_transfer(actor=actor, case_id=pk, note="Relève d'un autre réseau", network=cast.network)
+    if action == "tag":
+        return services.case_tag(actor=actor, case_id=pk, tags="à revoir, photo floue")
+    if action == "acknowledge":  # only synchronous requests paged to the on-call expert (tests/test_oncall.py)
+        return services.case_acknowledge(actor=actor, case_id=pk)
     if action == "close":
         return services.case_close(actor=actor, case_id=pk, usefulness="yes", avoided=["none"])
     if action == "withdraw":
@@ -127,6 +141,9 @@ def test_every_allowed_transition_works(cast, state, action, who):
     case.refresh_from_db()
     if action == "amend_report":
         assert case.state == state and case.report_versions.filter(status="signed").count() == 2
+    elif action == "tag":
+        assert case.state == _case_state(state) and set(case.tags.values_list("label", flat=True)) == {
+            "à revoir", "photo floue"}
     elif action == "answer":
         assert case.state == S.ANSWERED
     else:

@@ -6,6 +6,7 @@ from datetime import timedelta
 from django import forms
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.db.models import Count, Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext_lazy
@@ -267,13 +268,32 @@ class AcceptForm(forms.Form):
         return timezone.now() + timedelta(days=self.cleaned_data["delay_days"])
 
 
+class LoadExpertChoiceField(ExpertChoiceField):
+    """Each member with their open cases, so that the dispatcher sees the load while choosing."""
+
+    def label_from_instance(self, obj):
+        load = _("demandes en cours : %(n)s") % {"n": obj.open_cases}
+        return f"{super().label_from_instance(obj)} — {load}"
+
+
 class AssignForm(forms.Form):
-    expert = ExpertChoiceField(label=_("Membre du réseau"), queryset=None)
+    expert = LoadExpertChoiceField(label=_("Membre du réseau"), queryset=None)
 
     def __init__(self, *args, case: Case, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["expert"].queryset = experts_selectable().filter(memberships__network_id=case.network_id).exclude(
-            pk=case.requester_id)
+        self.fields["expert"].queryset = (
+            experts_selectable().filter(memberships__network_id=case.network_id).exclude(pk=case.requester_id)
+            .annotate(open_cases=Count("expert_cases", filter=Q(expert_cases__state__in=Case.OPEN_STATES))))
+
+
+class TagForm(forms.Form):
+    tags = forms.CharField(label=_("Étiquettes"), required=False, max_length=500,
+                           help_text=_("Séparées par des virgules, par exemple : photo floue, à revoir lundi. "
+                                       "Laissez vide pour tout retirer."))
+
+    def __init__(self, *args, case: Case, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["tags"].initial = ", ".join(case.tags.values_list("label", flat=True))
 
 
 class TransferForm(forms.Form):

@@ -81,6 +81,12 @@ class Case(models.Model):
         ASYNCHRONOUS = "asynchronous", _("Asynchrone")
         SYNCHRONOUS = "synchronous", _("Synchrone (immédiate)")
 
+    class OncallStage(models.TextChoices):
+        EXPERT = "expert", _("expert d'astreinte")
+        BACKUP = "backup", _("suppléant d'astreinte")
+        DISPATCHERS = "dispatchers", _("régulateurs")
+        ACKNOWLEDGED = "acknowledged", _("réception accusée")
+
     OPEN_STATES = (State.SUBMITTED, State.TAKEN, State.AWAITING_INFORMATION, State.ACCEPTED)
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
@@ -106,6 +112,10 @@ class Case(models.Model):
     deadline_remaining = models.DurationField(_("délai restant (suspendu)"), null=True, blank=True)
     resume_state = models.CharField(max_length=24, choices=State.choices, blank=True)
     patient_informed_of_deadline = models.BooleanField(_("patient informé du délai"), default=False)
+    # Synchronous on-call paging: who is paged now (the expert on call, then the backup, then the dispatchers)
+    # and since when; the on-call job moves it on when nobody acknowledged within ONCALL_ACK_MINUTES.
+    oncall_stage = models.CharField(_("astreinte : étape"), max_length=16, choices=OncallStage.choices, blank=True)
+    oncall_paged_at = models.DateTimeField(_("astreinte : sollicité le"), null=True, blank=True)
     decline_reason = models.TextField(_("motif de non-réalisation"), blank=True)
     withdraw_reason = models.TextField(_("motif du retrait"), blank=True)
     # The structured form answered and the answers, a FHIR QuestionnaireResponse ({} when there is no form).
@@ -134,6 +144,10 @@ class Case(models.Model):
                          condition=Q(expert__isnull=True)),
             # The hourly follow-up job looks for cases closed a given time ago.
             models.Index(fields=["closed_at"], name="case_closed_at", condition=Q(state="closed")),
+            # The deadline job reads accepted cases by due date; the on-call job reads paged cases.
+            models.Index(fields=["due_at"], name="case_accepted_due", condition=Q(state="accepted")),
+            models.Index(fields=["oncall_paged_at"], name="case_oncall_paged",
+                         condition=Q(state="submitted", oncall_stage__in=["expert", "backup"])),
         ]
         constraints = [
             models.CheckConstraint(
@@ -159,6 +173,12 @@ class Case(models.Model):
     @property
     def is_overdue(self) -> bool:
         return self.state == self.State.ACCEPTED and self.due_at is not None and self.due_at < timezone.now()
+
+    @property
+    def awaits_acknowledgement(self) -> bool:
+        """A synchronous request paged to its expert (on call or backup) who has not acknowledged it yet."""
+        return (self.state == self.State.SUBMITTED and self.expert_id is not None
+                and self.oncall_stage in (self.OncallStage.EXPERT, self.OncallStage.BACKUP))
 
     @property
     def recipient_label(self) -> str:
@@ -263,3 +283,50 @@ def _labels(row, flags: dict, choices) -> list[str]:
     labels = dict(choices)
     ticked = [str(labels[choice]) for choice, name in flags.items() if getattr(row, name)]
     return ticked or [str(labels[NONE])]
+
+
+class CaseTag(models.Model):
+    """A free tag put on a case while triaging it ("photo floue", "à revoir lundi"); shown in the queues."""
+
+    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="tags")
+    label = models.CharField(_("étiquette"), max_length=40)
+
+    class Meta:
+        verbose_name = _("étiquette")
+        verbose_name_plural = _("étiquettes")
+        ordering = ["label"]
+        constraints = [models.UniqueConstraint(fields=["case", "label"], name="one_tag_label_per_case")]
+
+    def __str__(self) -> str:
+        return self.label
+
+
+class CaseAlert(models.Model):
+    """One alert sent by a periodic job (reminder, overdue, pool escalation, on-call escalation).
+
+    Unique per (case, kind, deadline): `deadline` is the date the alert was computed against (due_at for
+    reminders and overdue, submitted_at for the pool, the paging time for on-call). Whoever inserts the row
+    first sends the notifications in the same transaction; a second run or a second worker hits the unique
+    constraint and sends nothing. A new deadline (a transfer, a pause) is a new key, so it gets its own alerts.
+    """
+
+    class Kind(models.TextChoices):
+        REMINDER_48H = "reminder_48h", _("Rappel : échéance dans 48 h")
+        REMINDER_24H = "reminder_24h", _("Rappel : échéance dans 24 h")
+        OVERDUE = "overdue", _("En retard")
+        POOL_ESCALATION = "pool_escalation", _("Non prise en charge dans la file partagée")
+        ONCALL_BACKUP = "oncall_backup", _("Astreinte : passée au suppléant")
+        ONCALL_DISPATCHERS = "oncall_dispatchers", _("Astreinte : passée aux régulateurs")
+
+    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="alerts")
+    kind = models.CharField(max_length=24, choices=Kind.choices)
+    deadline = models.DateTimeField()
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name = _("alerte")
+        verbose_name_plural = _("alertes")
+        constraints = [models.UniqueConstraint(fields=["case", "kind", "deadline"], name="one_alert_per_deadline")]
+
+    def __str__(self) -> str:
+        return f"{self.case_id} {self.kind}"

@@ -3,13 +3,13 @@
 from datetime import UTC, datetime
 
 from django.db.models import Case as SqlCase
-from django.db.models import Count, DateTimeField, Exists, IntegerField, OuterRef, Q, Subquery, Value, When
+from django.db.models import Count, DateTimeField, Exists, IntegerField, Max, OuterRef, Q, Subquery, Value, When
 from django.db.models.functions import Coalesce
 from django.http import Http404
 from django.utils import timezone
 
 from teleexpertise.audit.models import AuditEvent
-from teleexpertise.cases.models import Case, FollowUp
+from teleexpertise.cases.models import Case, CaseAlert, FollowUp
 from teleexpertise.directory.models import NetworkMembership
 from teleexpertise.messaging.models import Message, ReadMarker
 from teleexpertise.patients.models import Patient
@@ -73,9 +73,8 @@ def _with_listing(queryset, user):
               .exclude(author__user=user)
               .filter(created_at__gt=Coalesce(Subquery(read_at), Value(_EPOCH, output_field=DateTimeField())))
               .order_by().values("case").annotate(n=Count("pk")).values("n"))
-    return queryset.select_related("patient", "requester", "expert", "network").annotate(
-        unread=Coalesce(Subquery(unread, output_field=IntegerField()), 0)
-    )
+    return (queryset.select_related("patient", "requester", "expert", "network").prefetch_related("tags")
+            .annotate(unread=Coalesce(Subquery(unread, output_field=IntegerField()), 0)))
 
 
 def _urgency_order():
@@ -105,10 +104,30 @@ def inbox_expert(user, *, include_closed: bool = False):
     return _with_listing(qs, user).order_by(*_urgency_order(), "due_at", "submitted_at")
 
 
-def pool_queue(user):
+def pool_queue(user, *, tag: str = ""):
+    """The pool: urgent first, then by escalation deadline (submitted_at + the priority's delay, so oldest first).
+
+    Rows say whether the dispatchers were alerted for the case (unclaimed too long, or on call unacknowledged).
+    """
     pid = getattr(getattr(user, "professional", None), "pk", None)
     qs = Case.objects.filter(_pooled_for(pid))
-    return _with_listing(qs, user).order_by(*_urgency_order()[1:], "submitted_at")
+    if tag:
+        qs = qs.filter(tags__label=tag)
+    escalated = CaseAlert.objects.filter(case=OuterRef("pk"), kind__in=[CaseAlert.Kind.POOL_ESCALATION,
+                                                                        CaseAlert.Kind.ONCALL_DISPATCHERS])
+    return (_with_listing(qs, user).annotate(escalated=Exists(escalated))
+            .order_by(*_urgency_order()[1:], "submitted_at"))
+
+
+def network_load(user):
+    """Members of the user's networks with their open cases (any network): who can take one more."""
+    pid = getattr(getattr(user, "professional", None), "pk", None)
+    mine = NetworkMembership.objects.filter(professional_id=pid).values("network_id")
+    return (NetworkMembership.objects.filter(network_id__in=mine, professional__profession__may_be_expert=True)
+            .select_related("network", "professional")
+            .annotate(open_cases=Count("professional__expert_cases",
+                                       filter=Q(professional__expert_cases__state__in=Case.OPEN_STATES)))
+            .order_by("network__name", "open_cases", "professional__last_name"))
 
 
 def search_cases(user, query: str):
@@ -136,3 +155,31 @@ def case_timeline(case):
 
 def case_access_history(case, limit: int = 50):
     return AuditEvent.objects.filter(case_id=case.pk, kind=AuditEvent.Kind.READ).order_by("-at", "-id")[:limit]
+
+
+# --- Live updates: small answers polled by static/js/live.js; stamps only, no patient data --------------
+
+def live_stamp(case: Case) -> str:
+    """Changes whenever the case page would show something new (every service moves updated_at)."""
+    return f"{case.state}|{case.updated_at.isoformat()}|{case.expert_id}|{case.oncall_stage}"
+
+
+def case_live_state(user, pk) -> dict:
+    """What the open case page compares to know whether to refresh itself; 404 like the page."""
+    row = (cases_visible_to(user).filter(pk=pk).order_by()
+           .values("state", "updated_at", "expert_id", "oncall_stage", "reference").first())
+    if row is None:
+        raise Http404
+    stamp = live_stamp(Case(**{k: row[k] for k in ("state", "updated_at", "expert_id", "oncall_stage")}))
+    return {"stamp": stamp, "state": row["state"], "state_label": str(Case.State(row["state"]).label),
+            "open": row["state"] in Case.OPEN_STATES, "reference": row["reference"]}
+
+
+def inbox_live_state(user) -> dict:
+    """One aggregate over the user's own cases, pool included, and the requests waiting for their acknowledgement."""
+    pid = getattr(getattr(user, "professional", None), "pk", None)
+    mine = Case.objects.filter(Q(requester_id=pid) | (Q(expert_id=pid) & ~Q(state=S.DRAFT)) | _pooled_for(pid))
+    paged = Q(expert_id=pid, state=S.SUBMITTED, oncall_stage__in=[Case.OncallStage.EXPERT, Case.OncallStage.BACKUP])
+    row = mine.order_by().aggregate(n=Count("pk"), last=Max("updated_at"), paged=Count("pk", filter=paged))
+    last = row["last"].isoformat() if row["last"] else ""
+    return {"stamp": f"{row['n']}|{last}|{row['paged']}", "paged": row["paged"]}

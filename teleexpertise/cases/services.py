@@ -18,7 +18,8 @@ from django.utils.translation import ngettext
 from teleexpertise.audit.models import AuditEvent
 from teleexpertise.audit.services import audit_log
 from teleexpertise.cases import addressing, request_forms, workflow
-from teleexpertise.cases.models import NONE, Answer, Case, ClosingSurvey, FollowUp
+from teleexpertise.cases.models import NONE, Answer, Case, CaseTag, ClosingSurvey, FollowUp
+from teleexpertise.cases.oncall import oncall_page
 from teleexpertise.cases.workflow import Actor, WorkflowError
 from teleexpertise.directory.models import NetworkMembership, Professional
 from teleexpertise.directory.selectors import network_roles, professional_for_user
@@ -180,6 +181,8 @@ def case_submit(*, actor: Actor, case_id, ip=None) -> Case:
                            summary=_("Envoyée à %(to)s") % {"to": _recipient_label(case_id)})
         if rerouted:
             _record_reroute(actor, case, *rerouted, ip=ip)
+        if case.mode == Case.Mode.SYNCHRONOUS and case.network_id and not case.expert_id:
+            return oncall_page(case=case)  # straight to the expert on call now, not to the whole pool
         _notify_new_case(case)
     return case
 
@@ -237,6 +240,35 @@ def case_claim(*, actor: Actor, case_id, ip=None) -> Case:
                            changes={"expert": actor.professional, "taken_at": timezone.now()},
                            summary=_("Prise en charge depuis la file partagée"))
         notify(users=_users(case.requester), case=case, verb=_("demande prise en charge"))
+    return case
+
+
+def case_acknowledge(*, actor: Actor, case_id, ip=None) -> Case:
+    """The paged on-call expert (or backup) acknowledges a synchronous request: it is theirs, the paging stops."""
+    with transaction.atomic():
+        case = _transition(actor=actor, case_id=case_id, action="acknowledge", ip=ip,
+                           changes={"taken_at": timezone.now(), "oncall_stage": Case.OncallStage.ACKNOWLEDGED},
+                           summary=_("Réception accusée par l'expert d'astreinte"))
+        notify(users=_users(case.requester), case=case, verb=_("l'expert d'astreinte a accusé réception"))
+    return case
+
+
+TAG_MAX_LENGTH = 40
+TAGS_MAX = 10
+
+
+def case_tag(*, actor: Actor, case_id, tags: str, ip=None) -> Case:
+    """Replace the case's free tags with `tags` (comma-separated); triage labels, not clinical data."""
+    labels = sorted({t.strip() for t in (tags or "").split(",") if t.strip()}, key=str.lower)
+    if any(len(label) > TAG_MAX_LENGTH for label in labels) or len(labels) > TAGS_MAX:
+        raise ValidationError(_("Au plus %(n)s étiquettes de %(length)s caractères chacune, séparées par des "
+                                "virgules.") % {"n": TAGS_MAX, "length": TAG_MAX_LENGTH}, code="tags")
+    with transaction.atomic():
+        case = _transition(actor=actor, case_id=case_id, action="tag", ip=ip, changes={},
+                           summary=_("Étiquettes : %(tags)s") % {"tags": ", ".join(labels) or "—"})
+        CaseTag.objects.filter(case=case).exclude(label__in=labels).delete()
+        existing = set(CaseTag.objects.filter(case=case).values_list("label", flat=True))
+        CaseTag.objects.bulk_create([CaseTag(case=case, label=label) for label in labels if label not in existing])
     return case
 
 
@@ -337,7 +369,7 @@ def case_transfer(*, actor: Actor, case_id, note: str, expert: Professional | No
         target = expert.display_name if expert else str(network)
         changes = {"expert": expert, "network": network, "due_at": None, "deadline_remaining": None,
                    "resume_state": "", "patient_informed_of_deadline": False, "taken_at": None,
-                   "accepted_at": None, "submitted_at": timezone.now()}
+                   "accepted_at": None, "submitted_at": timezone.now(), "oncall_stage": "", "oncall_paged_at": None}
         case = _transition(actor=actor, case_id=case_id, action="transfer", ip=ip, changes=changes, validate=validate,
                            summary=_("Transférée à %(to)s : %(note)s") % {"to": target, "note": note[:200]})
         message_create(actor=actor.user, case=case, author=actor.professional,

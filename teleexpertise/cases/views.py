@@ -5,8 +5,10 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
+from django.http import JsonResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from django.views.decorators.http import require_POST
 
 from teleexpertise.audit.models import AuditEvent
@@ -14,6 +16,7 @@ from teleexpertise.audit.services import audit_log, client_ip
 from teleexpertise.cases import forms, questionnaires, selectors, services, workflow
 from teleexpertise.cases.estimates import answer_estimate
 from teleexpertise.cases.models import Case
+from teleexpertise.cases.oncall import video_url
 from teleexpertise.cases.request_forms import blocks, missing_for, request_form_for
 from teleexpertise.cases.workflow import WorkflowError
 from teleexpertise.documents import selectors as document_selectors
@@ -53,7 +56,7 @@ def inbox(request):
     elif box == "todo":
         queryset = selectors.inbox_expert(request.user, include_closed=request.GET.get("all") == "1")
     elif box == "pool":
-        queryset = selectors.pool_queue(request.user)
+        queryset = selectors.pool_queue(request.user, tag=request.GET.get("tag", "").strip())
     else:
         box = "requests" if box != "search" else box
         queryset = selectors.inbox_requests(request.user, state=state if state in Case.State.values else "")
@@ -63,6 +66,9 @@ def inbox(request):
     return render(request, "cases/inbox.html", {
         "box": box, "page": page, "search": search, "state": state, "states": Case.State.choices,
         "is_expert": is_expert, "has_networks": bool(actor.network_roles), "professional": actor.professional,
+        "tag": request.GET.get("tag", "").strip(), "live_seconds": settings.LIVE_POLL_SECONDS,
+        "live_stamp": selectors.inbox_live_state(request.user)["stamp"],
+        "load": list(selectors.network_load(request.user)) if box == "pool" else None,
     })
 
 
@@ -173,7 +179,9 @@ def case_detail(request, pk):
         "dicom_studies": group_series([{**d.details, "document": d} for d in documents if d.category == "dicom"]),
         "thread": thread, "message_form": forms.MessageForm() if workflow.may_post_message(actor, case) else None,
         "report_versions": versions, "treating_doctor_unreached": treating_doctor_unreached(case.patient),
-        "timeline": list(selectors.case_timeline(case)),
+        "timeline": list(selectors.case_timeline(case)), "video_url": video_url(case, roles),
+        "live_seconds": settings.LIVE_POLL_SECONDS,
+        "live_stamp": selectors.live_stamp(case) if case.state in Case.OPEN_STATES else "",
         "access_history": list(selectors.case_access_history(case)),
         **_closing_context(case, roles),
         **_patient_access(case, roles, versions),
@@ -229,7 +237,8 @@ ACTION_FORMS = {
     "submit": forms.ConfirmForm, "claim": forms.ConfirmForm, "close": forms.ClosingSurveyForm,
     "assign": forms.AssignForm, "accept": forms.AcceptForm, "decline": forms.DeclineForm,
     "request_information": forms.InformationRequestForm, "provide_information": forms.InformationResponseForm,
-    "transfer": forms.TransferForm, "withdraw": forms.WithdrawForm,
+    "transfer": forms.TransferForm, "withdraw": forms.WithdrawForm, "tag": forms.TagForm,
+    "acknowledge": forms.ConfirmForm,
 }
 
 
@@ -238,6 +247,10 @@ def _run_action(action, actor, case, data, ip):
         return services.case_submit(actor=actor, case_id=case.pk, ip=ip)
     if action == "claim":
         return services.case_claim(actor=actor, case_id=case.pk, ip=ip)
+    if action == "acknowledge":
+        return services.case_acknowledge(actor=actor, case_id=case.pk, ip=ip)
+    if action == "tag":
+        return services.case_tag(actor=actor, case_id=case.pk, tags=data["tags"], ip=ip)
     if action == "close":
         return services.case_close(actor=actor, case_id=case.pk, usefulness=data["usefulness"],
                                    avoided=data["avoided"], technical_incidents=data["technical_incidents"], ip=ip)
@@ -277,7 +290,7 @@ def case_action(request, pk, action):
     if request.method == "GET":
         audit_case_read(request, case, f"page {action}")
     extra = _before_sending(case) if action == "submit" else {}
-    kwargs = {"case": case} if form_class in (forms.AssignForm, forms.TransferForm) else {}
+    kwargs = {"case": case} if form_class in (forms.AssignForm, forms.TransferForm, forms.TagForm) else {}
     form = form_class(*((request.POST, request.FILES) if request.method == "POST" else (None,)), **kwargs)
     if request.method == "POST" and form.is_valid():
         data = dict(form.cleaned_data)
@@ -370,3 +383,22 @@ def patient_detail(request, pk):
               ip=client_ip(request), summary=patient.display_name)
     cases = selectors.patient_cases_for_user(request.user, patient)
     return render(request, "cases/patient.html", {"patient": patient, "cases": cases[:100]})
+
+
+# --- Live updates (polled by static/js/live.js). Not audited: they answer stamps and states, no patient data;
+# when a stamp changes the script reloads the page's live regions with an ordinary, audited page read.
+
+@login_required
+def case_live(request, pk):
+    state = selectors.case_live_state(request.user, pk)
+    state["message"] = _("Demande mise à jour : %(state)s") % {"state": state["state_label"]}
+    return JsonResponse(state)
+
+
+@login_required
+def inbox_live(request):
+    state = selectors.inbox_live_state(request.user)
+    state["message"] = ngettext("%(n)s demande synchrone attend votre accusé de réception.",
+                               "%(n)s demandes synchrones attendent votre accusé de réception.",
+                               state["paged"]) % {"n": state["paged"]} if state["paged"] else _("Liste mise à jour.")
+    return JsonResponse(state)

@@ -64,6 +64,12 @@ def _is_pooled(case: Case):
     return _("Cette demande n'est plus dans la file partagée.")
 
 
+def _awaits_acknowledgement(case: Case):
+    if case.awaits_acknowledgement:
+        return None
+    return _("Seule une demande synchrone adressée à l'expert d'astreinte attend un accusé de réception.")
+
+
 @dataclass(frozen=True)
 class Transition:
     action: str
@@ -94,6 +100,8 @@ TRANSITIONS: tuple[Transition, ...] = (
        _("Vous avez pris en charge la demande")),
     _t("assign", {S.SUBMITTED}, S.TAKEN, {DISPATCHER}, _("Attribuer à un membre du réseau"), (_is_pooled,),
        _("Demande attribuée")),
+    _t("acknowledge", {S.SUBMITTED}, S.TAKEN, {EXPERT}, _("Accuser réception (astreinte)"),
+       (_awaits_acknowledgement,), _("Réception accusée : le requérant est prévenu")),
     _t("accept", {S.SUBMITTED, S.TAKEN}, S.ACCEPTED, {EXPERT}, _("Accepter (fixer le délai de réponse)"),
        done=_("Demande acceptée")),
     _t("request_information", {S.SUBMITTED, S.TAKEN, S.ACCEPTED}, S.AWAITING_INFORMATION, {EXPERT},
@@ -102,8 +110,10 @@ TRANSITIONS: tuple[Transition, ...] = (
        done=_("Compléments envoyés à l'expert")),
     _t("decline", {S.SUBMITTED, S.TAKEN}, S.DECLINED, {EXPERT}, _("Déclarer non réalisable"),
        done=_("Demande déclarée non réalisable")),
-    _t("transfer", {S.SUBMITTED, S.TAKEN, S.ACCEPTED}, S.SUBMITTED, {EXPERT}, _("Transférer"),
+    _t("transfer", {S.SUBMITTED, S.TAKEN, S.ACCEPTED}, S.SUBMITTED, {EXPERT, DISPATCHER}, _("Transférer"),
        done=_("Demande transférée")),
+    _t("tag", {S.SUBMITTED, S.TAKEN, S.AWAITING_INFORMATION, S.ACCEPTED}, UNCHANGED, {EXPERT, POOL_MEMBER, DISPATCHER},
+       _("Étiqueter"), done=_("Étiquettes enregistrées")),
     _t("answer", {S.ACCEPTED}, S.ANSWERED, {EXPERT}, _("Signer le compte-rendu"), done=_("Compte-rendu signé")),
     _t("amend_report", {S.ANSWERED, S.CLOSED}, UNCHANGED, {EXPERT}, _("Corriger le compte-rendu (nouvelle version)"),
        done=_("Nouvelle version du compte-rendu signée")),

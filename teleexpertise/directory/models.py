@@ -223,3 +223,50 @@ class Absence(models.Model):
 
     def __str__(self) -> str:
         return f"{self.professional} : {self.starts_on:%d/%m/%Y} → {self.ends_on:%d/%m/%Y}"
+
+
+class OnCallShift(models.Model):
+    """One slot of a network's weekly on-call rota (permanence): who answers synchronous requests, and a backup.
+
+    Times are Europe/Paris wall-clock times; an end before the start runs past midnight into the next day.
+    """
+
+    class Weekday(models.IntegerChoices):
+        MONDAY = 0, _("lundi")
+        TUESDAY = 1, _("mardi")
+        WEDNESDAY = 2, _("mercredi")
+        THURSDAY = 3, _("jeudi")
+        FRIDAY = 4, _("vendredi")
+        SATURDAY = 5, _("samedi")
+        SUNDAY = 6, _("dimanche")
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    network = models.ForeignKey(Network, on_delete=models.CASCADE, related_name="oncall_shifts",
+                                verbose_name=_("réseau"))
+    weekday = models.PositiveSmallIntegerField(_("jour"), choices=Weekday.choices)
+    starts_at = models.TimeField(_("début"))
+    ends_at = models.TimeField(_("fin"))
+    expert = models.ForeignKey(Professional, on_delete=models.CASCADE, related_name="oncall_shifts",
+                               verbose_name=_("expert d'astreinte"))
+    backup = models.ForeignKey(Professional, on_delete=models.CASCADE, null=True, blank=True, related_name="+",
+                               verbose_name=_("suppléant"))
+
+    class Meta:
+        verbose_name = _("créneau d'astreinte")
+        verbose_name_plural = _("créneaux d'astreinte")
+        ordering = ["network", "weekday", "starts_at"]
+        constraints = [
+            models.CheckConstraint(condition=~Q(starts_at=models.F("ends_at")), name="oncall_shift_not_empty"),
+            models.CheckConstraint(condition=~Q(expert=models.F("backup")), name="oncall_backup_is_another"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.network} {self.get_weekday_display()} {self.starts_at:%H:%M}-{self.ends_at:%H:%M}"
+
+    def covers(self, weekday: int, at) -> bool:
+        """Whether this slot is running on `weekday` at wall-clock time `at`."""
+        if self.starts_at < self.ends_at:
+            return weekday == self.weekday and self.starts_at <= at < self.ends_at
+        # Overnight: from the start to midnight on its day, then from midnight to the end on the next day.
+        return ((weekday == self.weekday and at >= self.starts_at)
+                or (weekday == (self.weekday + 1) % 7 and at < self.ends_at))

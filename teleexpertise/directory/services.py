@@ -1,0 +1,88 @@
+"""Changes to the directory made by its users: the on-call rota of a network, edited by its dispatchers."""
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.http import Http404
+from django.utils.translation import gettext as _
+
+from teleexpertise.audit.models import AuditEvent
+from teleexpertise.audit.services import audit_log
+from teleexpertise.directory.models import Network, NetworkMembership, OnCallShift
+
+WEEK = 7 * 24 * 60
+
+
+def rota_network_for(user, network_id, *, edit: bool) -> Network:
+    """The network if the user may read its rota (a member) or edit it (a dispatcher, or staff); else 404."""
+    network = Network.objects.filter(pk=network_id).first()
+    if network is None or not user.is_authenticated:
+        raise Http404
+    if user.is_staff:
+        return network
+    role = (NetworkMembership.objects.filter(network=network, professional__user=user)
+            .values_list("role", flat=True).first())
+    if role is None or (edit and role != NetworkMembership.Role.DISPATCHER):
+        raise Http404
+    return network
+
+
+def _minutes(shift) -> list[tuple[int, int]]:
+    """The slot as intervals of minutes in the week (Monday 00:00 = 0), split where it wraps past Sunday."""
+    start = shift.weekday * 1440 + shift.starts_at.hour * 60 + shift.starts_at.minute
+    length = (shift.ends_at.hour * 60 + shift.ends_at.minute) - (shift.starts_at.hour * 60 + shift.starts_at.minute)
+    end = start + (length if length > 0 else length + 1440)
+    return [(start, min(end, WEEK))] + ([(0, end - WEEK)] if end > WEEK else [])
+
+
+def _overlaps(a, b) -> bool:
+    return any(s1 < e2 and s2 < e1 for s1, e1 in _minutes(a) for s2, e2 in _minutes(b))
+
+
+def oncall_shift_add(*, user, network_id, weekday: int, starts_at, ends_at, expert, backup=None,
+                     ip=None) -> OnCallShift:
+    network = rota_network_for(user, network_id, edit=True)
+    shift = OnCallShift(network=network, weekday=weekday, starts_at=starts_at, ends_at=ends_at, expert=expert,
+                        backup=backup)
+    _validate(shift)
+    with transaction.atomic():
+        existing = list(OnCallShift.objects.select_for_update().filter(network=network))
+        clash = next((s for s in existing if _overlaps(s, shift)), None)
+        if clash is not None:
+            raise ValidationError(_("Ce créneau chevauche celui du %(day)s %(start)s–%(end)s (%(name)s).") % {
+                "day": clash.get_weekday_display(), "start": f"{clash.starts_at:%H:%M}",
+                "end": f"{clash.ends_at:%H:%M}", "name": clash.expert.display_name}, code="overlap")
+        shift.save()
+        audit_log(actor=user, action="oncall_shift.add", kind=AuditEvent.Kind.CREATE, obj=shift, ip=ip,
+                  summary=_describe(shift))
+    return shift
+
+
+def _validate(shift: OnCallShift) -> None:
+    if shift.starts_at == shift.ends_at:
+        raise ValidationError(_("La fin du créneau doit différer de son début."), code="empty")
+    members = set(NetworkMembership.objects.filter(network=shift.network, professional__profession__may_be_expert=True)
+                  .values_list("professional_id", flat=True))
+    for pro in (shift.expert, shift.backup):
+        if pro is not None and pro.pk not in members:
+            raise ValidationError(_("%(name)s n'est pas médecin ou sage-femme membre du réseau.")
+                                  % {"name": pro.display_name}, code="member")
+    if shift.backup is not None and shift.backup.pk == shift.expert.pk:
+        raise ValidationError(_("Le suppléant doit être une autre personne que l'expert d'astreinte."), code="backup")
+
+
+def oncall_shift_remove(*, user, network_id, shift_id, ip=None) -> None:
+    network = rota_network_for(user, network_id, edit=True)
+    with transaction.atomic():
+        shift = OnCallShift.objects.select_related("expert").filter(network=network, pk=shift_id).first()
+        if shift is None:
+            raise Http404
+        audit_log(actor=user, action="oncall_shift.remove", kind=AuditEvent.Kind.UPDATE, obj=shift, ip=ip,
+                  summary=_describe(shift))
+        shift.delete()
+
+
+def _describe(shift: OnCallShift) -> str:
+    backup = shift.backup.display_name if shift.backup else "—"
+    return _("%(network)s, %(day)s %(start)s–%(end)s : %(name)s (suppléant : %(backup)s)") % {
+        "network": shift.network.name, "day": shift.get_weekday_display(), "start": f"{shift.starts_at:%H:%M}",
+        "end": f"{shift.ends_at:%H:%M}", "name": shift.expert.display_name, "backup": backup}
