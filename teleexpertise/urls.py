@@ -3,6 +3,7 @@ from django.contrib import admin
 from django.urls import include, path
 from django.views.generic import RedirectView
 
+from teleexpertise.api.api import api
 from teleexpertise.core.views import healthz
 
 admin.autodiscover()
@@ -21,4 +22,6 @@ urlpatterns = [
     path("", include("teleexpertise.messaging.urls")),
     path("", include("teleexpertise.documents.urls")),
     path("", include("teleexpertise.billing.urls")),
+    path("api/", api.urls),
+    path("", include("teleexpertise.api.urls")),
 ]

@@ -135,3 +135,11 @@ def case_timeline(case):
 
 def case_access_history(case, limit: int = 50):
     return AuditEvent.objects.filter(case_id=case.pk, kind=AuditEvent.Kind.READ).order_by("-at", "-id")[:limit]
+
+
+def cases_listing(user, *, state: str = "", query: str = ""):
+    """Every case this user may see, as list rows (unread counts in the same query), newest change first."""
+    qs = search_cases(user, query) if query.strip() else _with_listing(cases_visible_to(user), user)
+    if state:
+        qs = qs.filter(state=state)
+    return qs.order_by("-updated_at", "pk")
