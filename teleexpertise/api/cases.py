@@ -27,7 +27,7 @@ from teleexpertise.reports.models import ReportVersion
 from teleexpertise.reports.selectors import report_versions
 
 router = Router(tags=["cases"])
-ERRORS = {401: Error, 403: Error, 404: Error, 409: Error, 422: Error, 429: Error}
+ERRORS = {400: Error, 401: Error, 403: Error, 404: Error, 409: Error, 422: Error, 429: Error}
 
 # CaseRequestForm field -> API field: the web form is the one place the request's input rules live.
 _CASE_FIELDS = {

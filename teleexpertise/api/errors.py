@@ -120,4 +120,7 @@ def install(api) -> None:
 
     @api.exception_handler(HttpError)
     def http_error(request, exc):
+        if exc.status_code == 400:  # django-ninja's only own 400: a body that is not valid JSON or form data
+            return respond(request, 400, "malformed_body",
+                           _("Le corps de la requête n'est pas lisible (JSON attendu)."))
         return respond(request, exc.status_code, "http_error", str(exc))
