@@ -53,6 +53,8 @@ INSTALLED_APPS = [
     "teleexpertise.reports",
     "teleexpertise.documents",
     "teleexpertise.billing",
+    "teleexpertise.api",
+    "ninja",  # the API's interactive docs (Swagger UI) are served from its static files, not a CDN
 ]
 
 MIDDLEWARE = [
@@ -191,6 +193,12 @@ if not 1 <= REPORT_DELIVERY_SWEEP_MINUTES <= 60 or 60 % REPORT_DELIVERY_SWEEP_MI
 # --- Domain settings.
 CASE_MAX_DEADLINE_DAYS = env_int("CASE_MAX_DEADLINE_DAYS", 7)
 PAGE_SIZE = env_int("PAGE_SIZE", 25)
+
+# --- REST API (teleexpertise/api): per-token rate budget, OAuth2 token endpoint budget per address, and the
+# lifetime of an organisation client's access token. Rates are "<count>/<s|min|hour|day>".
+API_RATE_LIMIT = env_str("API_RATE_LIMIT", "1200/min")
+API_TOKEN_RATE_LIMIT = env_str("API_TOKEN_RATE_LIMIT", "30/min")
+API_CLIENT_TOKEN_SECONDS = env_int("API_CLIENT_TOKEN_SECONDS", 3600)
 # Days after closing when the requester is asked what happened next (6 weeks).
 FOLLOW_UP_DELAY_DAYS = env_int("FOLLOW_UP_DELAY_DAYS", 42)
 if FOLLOW_UP_DELAY_DAYS < 1:

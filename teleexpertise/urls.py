@@ -3,6 +3,7 @@ from django.contrib import admin
 from django.urls import include, path
 from django.views.generic import RedirectView
 
+from teleexpertise.api.api import api
 from teleexpertise.core.views import healthz
 
 admin.autodiscover()
@@ -22,4 +23,6 @@ urlpatterns = [
     path("", include("teleexpertise.documents.urls")),
     path("", include("teleexpertise.billing.urls")),
     path("", include("teleexpertise.directory.urls")),
+    path("api/", api.urls),
+    path("", include("teleexpertise.api.urls")),
 ]

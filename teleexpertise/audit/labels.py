@@ -72,6 +72,11 @@ ACTION_LABELS = {
     "billing.overview": _("Synthèse des actes consultée"),
     "billing.activity_view": _("Indicateur d'activité à distance consulté"),
     "billing.activity_declare": _("Activité annuelle déclarée"),
+    "api_token.create": _("Jeton API personnel créé"),
+    "api_token.revoke": _("Jeton API personnel révoqué"),
+    "api_client.create": _("Client API d'organisation créé"),
+    "api_client.revoke": _("Client API d'organisation révoqué"),
+    "api_client.token": _("Jeton d'accès délivré à un client API d'organisation"),
 }
 
 

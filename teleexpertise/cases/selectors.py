@@ -183,3 +183,11 @@ def inbox_live_state(user) -> dict:
     row = mine.order_by().aggregate(n=Count("pk"), last=Max("updated_at"), paged=Count("pk", filter=paged))
     last = row["last"].isoformat() if row["last"] else ""
     return {"stamp": f"{row['n']}|{last}|{row['paged']}", "paged": row["paged"]}
+
+
+def cases_listing(user, *, state: str = "", query: str = ""):
+    """Every case this user may see, as list rows (unread counts in the same query), newest change first."""
+    qs = search_cases(user, query) if query.strip() else _with_listing(cases_visible_to(user), user)
+    if state:
+        qs = qs.filter(state=state)
+    return qs.order_by("-updated_at", "pk")

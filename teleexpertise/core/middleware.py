@@ -5,13 +5,19 @@ from django.utils import translation
 
 
 class LanguageMiddleware:
-    """French unless the user chose English: the browser's Accept-Language does not switch the UI."""
+    """French unless the user chose English: the browser's Accept-Language does not switch the UI.
+
+    Software calling the API has no language cookie: there, Accept-Language chooses (French by default).
+    """
 
     def __init__(self, get_response):
         self.get_response = get_response
 
     def __call__(self, request):
-        chosen = request.COOKIES.get(settings.LANGUAGE_COOKIE_NAME, settings.LANGUAGE_CODE)
+        chosen = request.COOKIES.get(settings.LANGUAGE_COOKIE_NAME)
+        if chosen is None and request.path.startswith("/api/") and "HTTP_ACCEPT_LANGUAGE" in request.META:
+            chosen = translation.get_language_from_request(request)
+        chosen = chosen or settings.LANGUAGE_CODE
         if chosen not in dict(settings.LANGUAGES):
             chosen = settings.LANGUAGE_CODE
         translation.activate(chosen)

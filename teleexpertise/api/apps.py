@@ -1,0 +1,8 @@
+from django.apps import AppConfig
+from django.utils.translation import gettext_lazy
+
+
+class ApiConfig(AppConfig):
+    name = "teleexpertise.api"
+    label = "api"
+    verbose_name = gettext_lazy("API pour les logiciels")
