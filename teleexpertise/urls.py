@@ -21,4 +21,5 @@ urlpatterns = [
     path("", include("teleexpertise.messaging.urls")),
     path("", include("teleexpertise.documents.urls")),
     path("", include("teleexpertise.billing.urls")),
+    path("", include("teleexpertise.directory.urls")),
 ]

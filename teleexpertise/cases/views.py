@@ -1,5 +1,7 @@
 """Case pages: thin views that parse input, call a service or a selector, and render."""
 
+import uuid
+
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -64,12 +66,21 @@ def inbox(request):
     })
 
 
+def _chosen_expert(request) -> dict:
+    """`?expert=<id>` from the directory search preselects that expert (the form still checks the choice)."""
+    try:
+        expert = uuid.UUID(request.GET.get("expert", ""))
+    except ValueError:
+        return {}
+    return {"recipient_kind": "expert", "expert": expert}
+
+
 @login_required
 def case_new(request):
     actor = services.actor_for(request.user)
     if actor.professional is None:
         return render(request, "cases/no_professional.html", status=403)
-    form = forms.CaseRequestForm(request.POST or None, requester=actor.professional)
+    form = forms.CaseRequestForm(request.POST or None, requester=actor.professional, initial=_chosen_expert(request))
     if request.method == "POST" and form.is_valid():
         send = "send" in request.POST
         try:
