@@ -195,6 +195,11 @@ PAGE_SIZE = env_int("PAGE_SIZE", 25)
 FOLLOW_UP_DELAY_DAYS = env_int("FOLLOW_UP_DELAY_DAYS", 42)
 if FOLLOW_UP_DELAY_DAYS < 1:
     raise ImproperlyConfigured("FOLLOW_UP_DELAY_DAYS must be at least 1 (days after closing).")
+# Expected answer time shown before sending: the median over this many days, when at least this many were answered.
+ANSWER_ESTIMATE_DAYS = env_int("ANSWER_ESTIMATE_DAYS", 30)
+ANSWER_ESTIMATE_MIN_CASES = env_int("ANSWER_ESTIMATE_MIN_CASES", 5)
+if ANSWER_ESTIMATE_DAYS < 1 or ANSWER_ESTIMATE_MIN_CASES < 1:
+    raise ImproperlyConfigured("ANSWER_ESTIMATE_DAYS and ANSWER_ESTIMATE_MIN_CASES must be at least 1.")
 
 # --- Patient access to the signed report: a personal link, the birth date as second factor.
 PATIENT_LINK_DAYS = env_int("PATIENT_LINK_DAYS", 30)

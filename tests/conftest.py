@@ -23,3 +23,13 @@ def client_for(cast):
         return client
 
     return make
+
+
+@pytest.fixture(autouse=True)
+def _french_by_default():
+    """Each test starts in French, as the platform does: a request in English must not leak its language into
+    the next test's service calls (Django keeps the active language per thread)."""
+    from django.utils import translation
+
+    with translation.override("fr"):
+        yield

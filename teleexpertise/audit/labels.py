@@ -47,6 +47,8 @@ ACTION_LABELS = {
     "patient_link.unknown": _("Lien patient inconnu"),
     "patient_link.report_view": _("Compte-rendu consulté par le patient"),
     "patient_link.pdf_download": _("PDF du compte-rendu téléchargé par le patient"),
+    "case.reroute": _("Demande réadressée (expert absent)"),
+    "request_form.save": _("Formulaire de demande enregistré"),
     "document.add": _("Document ajouté"),
     "document.refused": _("Document refusé"),
     "document.integrity_error": _("Document illisible (contrôle d'intégrité)"),

@@ -10,7 +10,8 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext_lazy
 
-from teleexpertise.cases.models import NONE, Answer, Case, ClosingSurvey, FollowUp
+from teleexpertise.cases import questionnaires
+from teleexpertise.cases.models import NONE, Answer, Case, ClosingSurvey, FollowUp, RequestForm
 from teleexpertise.directory.models import Professional
 from teleexpertise.directory.selectors import experts_selectable, networks_active
 from teleexpertise.documents.forms import MultipleFileField
@@ -74,11 +75,15 @@ class CaseRequestForm(forms.Form):
     mode = forms.ChoiceField(label=_("Modalité"), choices=Case.Mode.choices, initial=Case.Mode.ASYNCHRONOUS,
                              widget=forms.RadioSelect)
 
-    def __init__(self, *args, requester: Professional | None = None, **kwargs):
+    def __init__(self, *args, requester: Professional | None = None, request_form: RequestForm | None = None,
+                 **kwargs):
         kwargs.setdefault("initial", {})
         kwargs["initial"].setdefault("submit_token", uuid.uuid4())
         kwargs["initial"].setdefault("informed_at", timezone.localtime().replace(second=0, microsecond=0))
         super().__init__(*args, **kwargs)
+        # The recipient's structured form: one field per Questionnaire item, shown in step 4.
+        self.request_form = request_form
+        self.fields.update(questionnaires.form_fields(request_form.questionnaire) if request_form else {})
         experts = experts_selectable()
         if requester is not None:
             experts = experts.exclude(pk=requester.pk)
@@ -126,6 +131,29 @@ class CaseRequestForm(forms.Form):
         if kind == "expert" and not data.get("expert"):
             self.add_error("expert", _("Choisissez l'expert requis."))
 
+    def questionnaire_fields(self):
+        return [self[name] for name in self.fields if name.startswith(questionnaires.FIELD_PREFIX)]
+
+    def answers(self) -> dict:
+        """{linkId: value} of the structured form's items answered (empty without a form)."""
+        if self.request_form is None:
+            return {}
+        return questionnaires.answers_from_form(self.request_form.questionnaire, self.cleaned_data)
+
+    @staticmethod
+    def chosen_recipient(data) -> dict:
+        """{"network": ..., "expert": ...} named by raw form data (None when absent or invalid), to pick the
+        structured form before the form is built."""
+        kind, network, expert = data.get("recipient_kind"), None, None
+        try:
+            if kind == "network" and data.get("network"):
+                network = networks_active().filter(pk=data["network"]).first()
+            elif kind == "expert" and data.get("expert"):
+                expert = experts_selectable().filter(pk=data["expert"]).first()
+        except ValidationError:  # not a UUID
+            pass
+        return {"network": network, "expert": expert}
+
     def identity(self) -> dict:
         d = self.cleaned_data
         names = ("birth_name", "used_name", "first_names", "sex", "birth_date", "birth_place_code",
@@ -155,7 +183,8 @@ class CaseRequestForm(forms.Form):
             "treating_doctor", "treating_doctor_name")}
         initial.update(ins_nir=patient.ins_nir, question=case.question, context=case.context, priority=case.priority,
                        mode=case.mode, network=case.network, expert=case.expert, submit_token=uuid.uuid4(),
-                       recipient_kind="expert" if case.expert_id else "network")
+                       recipient_kind="expert" if case.expert_id else "network",
+                       **questionnaires.initial_from_answers(questionnaires.answers_of(case.questionnaire_response)))
         if consent is not None:
             initial.update(consent_status=consent.status, given_by=consent.given_by,
                            representative_name=consent.representative_name,

@@ -3,13 +3,15 @@
 import secrets
 import uuid
 
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from teleexpertise.directory.models import Network, Professional
+from teleexpertise.cases.questionnaires import validate_questionnaire
+from teleexpertise.directory.models import Network, Professional, Specialty
 from teleexpertise.patients.models import Consent, Patient
 
 _REFERENCE_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # Crockford base32: no I, L, O, U to misread
@@ -19,6 +21,44 @@ def new_reference() -> str:
     """TE-XXXXX-XXXXX: 50 random bits, short enough to read over the phone."""
     chars = "".join(secrets.choice(_REFERENCE_ALPHABET) for _ in range(10))
     return f"TE-{chars[:5]}-{chars[5:]}"
+
+
+class RequestForm(models.Model):
+    """A structured request form: a FHIR R4B Questionnaire, validated when an administrator saves it.
+
+    A network uses the active form attached to it (`networks`); a request to a named expert uses the active form
+    of the expert's specialty. `blocks_incomplete` makes the completeness check refuse sending to a network.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    title = models.CharField(_("titre"), max_length=200)
+    specialty = models.ForeignKey(Specialty, on_delete=models.PROTECT, null=True, blank=True,
+                                  related_name="request_forms", verbose_name=_("spécialité"),
+                                  help_text=_("Formulaire proposé pour une demande à un expert nommé de cette "
+                                              "spécialité."))
+    networks = models.ManyToManyField(Network, blank=True, related_name="request_forms", verbose_name=_("réseaux"),
+                                      help_text=_("Réseaux dont les demandes utilisent ce formulaire."))
+    questionnaire = models.JSONField(_("Questionnaire FHIR (JSON)"))
+    blocks_incomplete = models.BooleanField(
+        _("bloquer l'envoi d'une demande incomplète"), default=True,
+        help_text=_("Une demande à un réseau de ce formulaire ne peut pas être envoyée tant qu'il manque une "
+                    "réponse obligatoire ou un document requis."))
+    is_active = models.BooleanField(_("actif"), default=True)
+    updated_at = models.DateTimeField(_("mis à jour le"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("formulaire de demande")
+        verbose_name_plural = _("formulaires de demande")
+        ordering = ["title"]
+
+    def __str__(self) -> str:
+        return self.title
+
+    def clean(self) -> None:
+        try:
+            validate_questionnaire(self.questionnaire)
+        except ValidationError as exc:
+            raise ValidationError({"questionnaire": exc.messages}) from None
 
 
 class Case(models.Model):
@@ -68,6 +108,11 @@ class Case(models.Model):
     patient_informed_of_deadline = models.BooleanField(_("patient informé du délai"), default=False)
     decline_reason = models.TextField(_("motif de non-réalisation"), blank=True)
     withdraw_reason = models.TextField(_("motif du retrait"), blank=True)
+    # The structured form answered and the answers, a FHIR QuestionnaireResponse ({} when there is no form).
+    request_form = models.ForeignKey(RequestForm, on_delete=models.PROTECT, null=True, blank=True,
+                                     related_name="cases", verbose_name=_("formulaire de demande"))
+    questionnaire_response = models.JSONField(_("réponses au formulaire (QuestionnaireResponse)"), default=dict,
+                                              blank=True)
 
     submit_token = models.UUIDField(null=True, blank=True, unique=True, editable=False)
     created_at = models.DateTimeField(_("créée le"), default=timezone.now)

@@ -43,7 +43,8 @@ def case_for_user(user, pk, *, with_closing: bool = False) -> Case:
                 .select_related("patient__treating_doctor", "consent__informed_by", "requester__profession",
                                 "requester__specialty", "requester__organisation", "expert__profession",
                                 "expert__specialty", "expert__organisation", "network__organisation",
-                                "network__specialty", *(("closing_survey", "follow_up") if with_closing else ()))
+                                "network__specialty", "request_form",
+                                *(("closing_survey", "follow_up") if with_closing else ()))
                 .filter(pk=pk).order_by())
     case = next(iter(queryset), None)
     if case is None:

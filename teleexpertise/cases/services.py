@@ -17,7 +17,7 @@ from django.utils.translation import ngettext
 
 from teleexpertise.audit.models import AuditEvent
 from teleexpertise.audit.services import audit_log
-from teleexpertise.cases import workflow
+from teleexpertise.cases import addressing, request_forms, workflow
 from teleexpertise.cases.models import NONE, Answer, Case, ClosingSurvey, FollowUp
 from teleexpertise.cases.workflow import Actor, WorkflowError
 from teleexpertise.directory.models import NetworkMembership, Professional
@@ -85,8 +85,11 @@ def _transition(*, actor: Actor, case_id, action: str, changes: dict, ip, summar
 def case_create(*, actor: Actor, ins_nir: str, identity: dict, consent: dict | None, question: str,
                 context: str = "", priority: str = Case.Priority.ROUTINE, mode: str = Case.Mode.ASYNCHRONOUS,
                 expert: Professional | None = None, network=None, submit_token=None, send: bool = False,
-                ip=None) -> Case:
-    """Create a draft (and send it when `send`); the same submit_token twice returns the first case."""
+                answers: dict | None = None, ip=None) -> Case:
+    """Create a draft (and send it when `send`); the same submit_token twice returns the first case.
+
+    `answers` ({linkId: value}) answer the recipient's structured form; they are stored as a QuestionnaireResponse.
+    """
     if actor.professional is None:
         raise WorkflowError(_("Votre compte n'est pas rattaché à un professionnel de santé de l'annuaire."))
     if submit_token is not None:
@@ -98,7 +101,9 @@ def case_create(*, actor: Actor, ins_nir: str, identity: dict, consent: dict | N
             case = _create_draft(actor=actor, ins_nir=ins_nir, identity=identity, consent=consent,
                                  fields={"question": question, "context": context, "priority": priority,
                                          "mode": mode, "expert": expert, "network": network,
-                                         "submit_token": submit_token}, ip=ip)
+                                         "submit_token": submit_token,
+                                         **request_forms.form_changes(network=network, expert=expert,
+                                                                      answers=answers)}, ip=ip)
             if send:
                 case = case_submit(actor=actor, case_id=case.pk, ip=ip)
             return case
@@ -123,13 +128,18 @@ def _create_draft(*, actor: Actor, ins_nir, identity, consent, fields, ip) -> Ca
 
 
 def case_update_draft(*, actor: Actor, case_id, ins_nir: str, identity: dict, consent: dict | None, fields: dict,
-                      send: bool = False, ip=None) -> Case:
-    """Rewrite a draft from the request form; a changed consent is a new consent record (history is kept)."""
+                      send: bool = False, answers: dict | None = None, ip=None) -> Case:
+    """Rewrite a draft from the request form; a changed consent is a new consent record (history is kept).
+
+    `answers=None` keeps the answers already given (those the recipient's form still asks).
+    """
     with transaction.atomic():
         case = lock_case(case_id)
         workflow.check(actor, case, "edit_draft")
         patient = patient_get_or_create(actor=actor.user, ins_nir=ins_nir, identity=identity, ip=ip)
-        changes = {**fields, "patient": patient, "updated_at": timezone.now()}
+        recipient = {"network": fields.get("network", case.network), "expert": fields.get("expert", case.expert)}
+        changes = {**fields, "patient": patient, "updated_at": timezone.now(),
+                   **request_forms.form_changes(**recipient, answers=answers, case=case)}
         if consent and not _same_consent(case.consent, patient, consent):
             changes["consent"] = consent_record(actor=actor.user, patient=patient, informed_by=actor.professional,
                                                 data=consent, case=case, ip=ip)
@@ -150,12 +160,54 @@ def _same_consent(current, patient, data: dict) -> bool:
 
 
 def case_submit(*, actor: Actor, case_id, ip=None) -> Case:
+    """Send a draft: complete for its network's form, from a profession the recipient accepts, to a recipient
+    under capacity; a request to an absent expert goes to the substitute or the network pool."""
+    changes = {"submitted_at": timezone.now()}
+    rerouted = []
+
+    def validate(case):
+        # Runs once the workflow allows the requester to send; `changes` is read by _transition after this.
+        form = request_forms.check_complete(case)
+        changes["questionnaire_response"] = request_forms.completed_response(case, form)
+        addressing.check_requester_allowed(case.requester, expert=case.expert, network=case.network)
+        if case.expert_id:
+            rerouted.extend(_reroute_if_absent(case, changes))
+        addressing.check_capacity(expert=changes.get("expert", case.expert),
+                                  network=changes.get("network", case.network))
+
     with transaction.atomic():
-        case = _transition(actor=actor, case_id=case_id, action="submit", ip=ip,
-                           changes={"submitted_at": timezone.now()},
+        case = _transition(actor=actor, case_id=case_id, action="submit", ip=ip, changes=changes, validate=validate,
                            summary=_("Envoyée à %(to)s") % {"to": _recipient_label(case_id)})
+        if rerouted:
+            _record_reroute(actor, case, *rerouted, ip=ip)
         _notify_new_case(case)
     return case
+
+
+def _reroute_if_absent(case: Case, changes: dict) -> tuple:
+    """Point `changes` at the absent expert's stand-in; returns (absent expert, absence) or ()."""
+    absence = addressing.absence_of(case.expert)
+    if absence is None:
+        return ()
+    expert, network = addressing.stand_in(case.expert, absence)
+    if expert is None and network is None:
+        raise ValidationError(_("%(name)s est absent(e) jusqu'au %(end)s inclus et n'a ni remplaçant ni réseau : "
+                                "choisissez un autre destinataire.")
+                              % {"name": case.expert.display_name, "end": absence.ends_on.strftime("%d/%m/%Y")},
+                              code="absent")
+    addressing.check_requester_allowed(case.requester, expert=expert, network=network)
+    changes.update(expert=expert, network=network)
+    return case.expert, absence
+
+
+def _record_reroute(actor: Actor, case: Case, absent: Professional, absence, *, ip) -> None:
+    case = Case.objects.select_related("expert", "network__organisation").get(pk=case.pk)
+    summary = _("%(name)s est absent(e) jusqu'au %(end)s : demande adressée à %(to)s") % {
+        "name": absent.display_name, "end": absence.ends_on.strftime("%d/%m/%Y"), "to": case.recipient_label}
+    audit_log(actor=actor.user, action="case.reroute", kind=AuditEvent.Kind.EXECUTE, obj=case, case=case, ip=ip,
+              summary=summary)
+    notify(users=_users(case.requester), case=case,
+           verb=(_("expert absent : demande adressée à %(to)s") % {"to": case.recipient_label})[:200])
 
 
 def _recipient_label(case_id) -> str:
@@ -177,8 +229,11 @@ def _notify_new_case(case: Case, *, sender: Actor | None = None) -> None:
 # --- Handling by the expert or the pool -----------------------------------------------------------------
 
 def case_claim(*, actor: Actor, case_id, ip=None) -> Case:
+    def validate(case):
+        addressing.check_capacity(expert=actor.professional)
+
     with transaction.atomic():
-        case = _transition(actor=actor, case_id=case_id, action="claim", ip=ip,
+        case = _transition(actor=actor, case_id=case_id, action="claim", ip=ip, validate=validate,
                            changes={"expert": actor.professional, "taken_at": timezone.now()},
                            summary=_("Prise en charge depuis la file partagée"))
         notify(users=_users(case.requester), case=case, verb=_("demande prise en charge"))
@@ -190,6 +245,8 @@ def case_assign(*, actor: Actor, case_id, expert: Professional, ip=None) -> Case
         is_member = NetworkMembership.objects.filter(network_id=case.network_id, professional=expert).exists()
         if not is_member or not expert.may_be_expert or expert.pk == case.requester_id:
             raise ValidationError(_("Choisissez un médecin ou une sage-femme membre du réseau."), code="expert")
+        addressing.check_present(expert)
+        addressing.check_capacity(expert=expert)
 
     with transaction.atomic():
         case = _transition(actor=actor, case_id=case_id, action="assign", ip=ip, validate=validate,
@@ -271,6 +328,10 @@ def case_transfer(*, actor: Actor, case_id, note: str, expert: Professional | No
     def validate(case):
         if expert is not None and (not expert.may_be_expert or expert.pk in (case.expert_id, case.requester_id)):
             raise ValidationError(_("Choisissez un autre médecin ou une sage-femme."), code="expert")
+        if expert is not None:
+            addressing.check_present(expert)
+        addressing.check_requester_allowed(case.requester, expert=expert, network=network)
+        addressing.check_capacity(expert=expert, network=network)
 
     with transaction.atomic():
         target = expert.display_name if expert else str(network)

@@ -13,8 +13,10 @@ from django.views.decorators.http import require_POST
 
 from teleexpertise.audit.models import AuditEvent
 from teleexpertise.audit.services import audit_log, client_ip
-from teleexpertise.cases import forms, selectors, services, workflow
+from teleexpertise.cases import forms, questionnaires, selectors, services, workflow
+from teleexpertise.cases.estimates import answer_estimate
 from teleexpertise.cases.models import Case
+from teleexpertise.cases.request_forms import blocks, missing_for, request_form_for
 from teleexpertise.cases.workflow import WorkflowError
 from teleexpertise.documents import selectors as document_selectors
 from teleexpertise.documents.forms import UploadForm
@@ -80,7 +82,12 @@ def case_new(request):
     actor = services.actor_for(request.user)
     if actor.professional is None:
         return render(request, "cases/no_professional.html", status=403)
-    form = forms.CaseRequestForm(request.POST or None, requester=actor.professional, initial=_chosen_expert(request))
+    recipient = forms.CaseRequestForm.chosen_recipient(request.POST)
+    request_form = request_form_for(**recipient)
+    if "refresh" in request.POST:
+        return _refreshed(request, actor, recipient, request_form)
+    form = forms.CaseRequestForm(request.POST or None, requester=actor.professional, request_form=request_form,
+                                 initial=_chosen_expert(request))
     if request.method == "POST" and form.is_valid():
         send = "send" in request.POST
         try:
@@ -88,8 +95,8 @@ def case_new(request):
                 actor=actor, ins_nir=form.cleaned_data["ins_nir"], identity=form.identity(), consent=form.consent(),
                 question=form.cleaned_data["question"], context=form.cleaned_data["context"],
                 priority=form.cleaned_data["priority"], mode=form.cleaned_data["mode"],
-                submit_token=form.cleaned_data["submit_token"], send=send, ip=client_ip(request),
-                **form.recipient())
+                submit_token=form.cleaned_data["submit_token"], send=send, answers=form.answers(),
+                ip=client_ip(request), **form.recipient())
         except (WorkflowError, ValidationError) as exc:
             form.add_error(None, _messages_of(exc))
         else:
@@ -99,7 +106,28 @@ def case_new(request):
                 messages.success(request, _("Brouillon enregistré. Vous pourrez l'envoyer depuis cette page."))
             return redirect("cases:detail", pk=case.pk)
     status = 400 if request.method == "POST" else 200
-    return render(request, "cases/new.html", {"form": form}, status=status)
+    return render(request, "cases/new.html", {"form": form, **_recipient_context(recipient, request_form)},
+                  status=status)
+
+
+def _refreshed(request, actor, recipient, request_form, case=None):
+    """The page again with the chosen recipient's form and expected answer time; nothing is saved and, since
+    the user has not finished, no error is shown: the typed values come back as initial values."""
+    initial = {name: request.POST.get(name) for name in request.POST if name != "csrfmiddlewaretoken"}
+    form = forms.CaseRequestForm(requester=actor.professional, request_form=request_form, initial=initial)
+    return render(request, "cases/new.html", {"form": form, "case": case,
+                                              **_recipient_context(recipient, request_form)})
+
+
+def _recipient_context(recipient: dict, request_form) -> dict:
+    """What the page says about the chosen recipient before sending: its form's required documents and the
+    expected answer time (two queries)."""
+    chosen = recipient["network"] or recipient["expert"]
+    labels = questionnaires.document_kinds()
+    kinds = questionnaires.required_document_kinds(request_form.questionnaire) if request_form else []
+    return {"recipient": chosen, "request_form": request_form,
+            "required_documents": [labels.get(kind, kind) for kind in dict.fromkeys(kinds)],
+            "estimate": answer_estimate(**recipient).sentence() if chosen else ""}
 
 
 @login_required
@@ -112,13 +140,19 @@ def case_edit(request, pk):
         return _refused(request, case, workflow.BY_ACTION["edit_draft"], str(exc))
     if request.method == "GET":
         audit_case_read(request, case, "page brouillon")
-    form = forms.CaseRequestForm(request.POST or None, requester=actor.professional,
+    recipient = forms.CaseRequestForm.chosen_recipient(request.POST) if request.method == "POST" \
+        else {"network": case.network, "expert": case.expert}
+    request_form = request_form_for(**recipient)
+    if "refresh" in request.POST:
+        return _refreshed(request, actor, recipient, request_form, case)
+    form = forms.CaseRequestForm(request.POST or None, requester=actor.professional, request_form=request_form,
                                  initial=forms.CaseRequestForm.initial_from(case))
     if request.method == "POST" and form.is_valid():
         try:
             case = services.case_update_draft(
                 actor=actor, case_id=case.pk, ins_nir=form.cleaned_data["ins_nir"], identity=form.identity(),
-                consent=form.consent(), fields=form.case_fields(), send="send" in request.POST, ip=client_ip(request))
+                consent=form.consent(), fields=form.case_fields(), send="send" in request.POST,
+                answers=form.answers(), ip=client_ip(request))
         except (WorkflowError, ValidationError) as exc:
             form.add_error(None, _messages_of(exc))
         else:
@@ -127,7 +161,8 @@ def case_edit(request, pk):
                              else _("Brouillon enregistré."))
             return redirect("cases:detail", pk=case.pk)
     status = 400 if request.method == "POST" else 200
-    return render(request, "cases/new.html", {"form": form, "case": case}, status=status)
+    return render(request, "cases/new.html", {"form": form, "case": case,
+                                              **_recipient_context(recipient, request_form)}, status=status)
 
 
 def _messages_of(exc) -> list[str]:
@@ -154,7 +189,25 @@ def case_detail(request, pk):
         "access_history": list(selectors.case_access_history(case)),
         **_closing_context(case, roles),
         **_patient_access(case, roles, versions),
+        **_form_context(case, roles),
     })
+
+
+def _form_context(case, roles) -> dict:
+    """The structured form's answers; for the requester's draft, what is missing and the expected answer time."""
+    context = {"form_answers": questionnaires.answered_rows(case.request_form.questionnaire,
+                                                            case.questionnaire_response)
+               if case.request_form_id else []}
+    if case.state == Case.State.DRAFT and workflow.REQUESTER in roles:
+        context.update(_before_sending(case))
+    return context
+
+
+def _before_sending(case) -> dict:
+    request_form = request_form_for(network=case.network, expert=case.expert)
+    recipient = {"network": case.network if not case.expert_id else None, "expert": case.expert}
+    return {"missing": missing_for(case, request_form), "missing_blocks": blocks(request_form, case),
+            "estimate": answer_estimate(**recipient).sentence() if case.expert_id or case.network_id else ""}
 
 
 def _closing_context(case, roles) -> dict:
@@ -235,6 +288,7 @@ def case_action(request, pk, action):
         return _refused(request, case, transition, str(exc))
     if request.method == "GET":
         audit_case_read(request, case, f"page {action}")
+    extra = _before_sending(case) if action == "submit" else {}
     kwargs = {"case": case} if form_class in (forms.AssignForm, forms.TransferForm) else {}
     form = form_class(*((request.POST, request.FILES) if request.method == "POST" else (None,)), **kwargs)
     if request.method == "POST" and form.is_valid():
@@ -263,7 +317,7 @@ def case_action(request, pk, action):
             messages.success(request, f"{transition.done} — {case.reference}")
             return redirect("cases:detail", pk=case.pk)
     status = 400 if request.method == "POST" else 200
-    return render(request, "cases/action.html", {"case": case, "transition": transition, "form": form},
+    return render(request, "cases/action.html", {"case": case, "transition": transition, "form": form, **extra},
                   status=status)
 
 

@@ -58,6 +58,7 @@ class Net:
     description: str
     members: tuple[str, ...]
     dispatcher: str
+    form: str = ""  # the id of a shipped request form (cases/data/request_forms/<id>.json) the network uses
 
 
 @dataclass(frozen=True)
@@ -154,11 +155,11 @@ NETWORKS = (
     Net("derm", "Dermatologie — avis à distance", "SM15", "hu",
         "File partagée du service de dermatologie : lésions pigmentées, tumeurs cutanées, plaies chroniques, "
         "dermatoses inflammatoires. Joindre des photos nettes avec une réglette (et la dermoscopie si possible).",
-        ("marchand", "morel"), "fontaine"),
+        ("marchand", "morel"), "fontaine", form="dermatologie"),
     Net("cardio", "Cardiologie — avis à distance", "SM04", "hu",
         "File partagée du service de cardiologie : ECG, Holter, insuffisance cardiaque, anticoagulation. "
         "Une douleur thoracique aiguë relève du 15, pas de la téléexpertise.",
-        ("leclerc", "haddad"), "chevalier"),
+        ("leclerc", "haddad"), "chevalier", form="cardiologie"),
 )
 
 PATIENTS = (

@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from teleexpertise.directory.models import Network, NetworkMembership, Organisation, Professional, Site
+from teleexpertise.directory.models import Absence, Network, NetworkMembership, Organisation, Professional, Site
 
 
 class MembershipInline(admin.TabularInline):
@@ -17,6 +17,7 @@ class ProfessionalAdmin(admin.ModelAdmin):
     autocomplete_fields = ("user", "organisation")
     raw_id_fields = ("site",)
     list_select_related = ("profession", "specialty", "organisation")
+    filter_horizontal = ("requester_professions",)
 
 
 class SiteInline(admin.TabularInline):
@@ -38,3 +39,14 @@ class NetworkAdmin(admin.ModelAdmin):
     list_filter = ("specialty", "is_active")
     search_fields = ("name",)
     inlines = [MembershipInline]
+    filter_horizontal = ("requester_professions",)
+
+
+@admin.register(Absence)
+class AbsenceAdmin(admin.ModelAdmin):
+    list_display = ("professional", "starts_on", "ends_on", "substitute", "network")
+    list_filter = ("network",)
+    search_fields = ("professional__last_name", "professional__first_name")
+    autocomplete_fields = ("professional", "substitute")
+    date_hierarchy = "starts_on"
+    list_select_related = ("professional", "substitute", "network")

@@ -123,6 +123,13 @@ class Professional(models.Model):
     # Search keys (unaccented capitals, see directory.search.search_key), written by save() and by the import.
     search_name = models.CharField(max_length=301, blank=True, db_index=True, editable=False)
     city_key = models.CharField(max_length=120, blank=True, db_index=True, editable=False)
+    # Expert profile: who may ask, how many open cases at most (empty: everyone, no limit).
+    requester_professions = models.ManyToManyField(
+        Profession, blank=True, related_name="+", verbose_name=_("professions pouvant le solliciter"),
+        help_text=_("Vide : toute profession peut adresser une demande à cet expert."))
+    max_open_cases = models.PositiveIntegerField(
+        _("nombre maximal de demandes en cours"), null=True, blank=True,
+        help_text=_("Vide : pas de limite. Au-delà, les nouvelles demandes sont refusées à l'envoi."))
 
     class Meta:
         verbose_name = _("professionnel de santé")
@@ -251,6 +258,12 @@ class Network(models.Model):
     description = models.TextField(_("description"), blank=True)
     is_active = models.BooleanField(_("actif"), default=True)
     members = models.ManyToManyField(Professional, through="NetworkMembership", related_name="networks")
+    requester_professions = models.ManyToManyField(
+        Profession, blank=True, related_name="+", verbose_name=_("professions pouvant le solliciter"),
+        help_text=_("Vide : toute profession peut adresser une demande à ce réseau."))
+    max_open_cases = models.PositiveIntegerField(
+        _("nombre maximal de demandes en cours"), null=True, blank=True,
+        help_text=_("Vide : pas de limite. Au-delà, les nouvelles demandes sont refusées à l'envoi."))
 
     class Meta:
         verbose_name = _("réseau")
@@ -277,3 +290,33 @@ class NetworkMembership(models.Model):
 
     def __str__(self) -> str:
         return f"{self.professional} — {self.network} ({self.get_role_display()})"
+
+
+class Absence(models.Model):
+    """An expert's absence (dates included): new requests addressed to them go to the substitute, or else to the
+    pool of their network."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    professional = models.ForeignKey(Professional, on_delete=models.CASCADE, related_name="absences",
+                                     verbose_name=_("expert absent"))
+    starts_on = models.DateField(_("du"))
+    ends_on = models.DateField(_("au (inclus)"))
+    substitute = models.ForeignKey(Professional, on_delete=models.SET_NULL, null=True, blank=True,
+                                   related_name="substitutions", verbose_name=_("remplaçant"),
+                                   help_text=_("Vide : les demandes vont à la file partagée du réseau de l'expert."))
+    network = models.ForeignKey(Network, on_delete=models.SET_NULL, null=True, blank=True, related_name="+",
+                                verbose_name=_("réseau de repli"),
+                                help_text=_("Vide : le premier réseau actif dont l'expert est membre."))
+
+    class Meta:
+        verbose_name = _("absence")
+        verbose_name_plural = _("absences")
+        ordering = ["professional", "starts_on"]
+        indexes = [models.Index(fields=["professional", "ends_on"], name="absence_current")]
+        constraints = [
+            models.CheckConstraint(condition=Q(ends_on__gte=models.F("starts_on")), name="absence_dates_ordered"),
+            models.CheckConstraint(condition=~Q(substitute=models.F("professional")), name="absence_not_self"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.professional} : {self.starts_on:%d/%m/%Y} → {self.ends_on:%d/%m/%Y}"

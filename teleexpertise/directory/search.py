@@ -2,7 +2,7 @@
 
 Names and cities are matched on search keys stored with each professional (unaccented capitals, see
 `search_key`), so no function has to run on a million rows at query time:
-- on PostgreSQL the name key has a trigram GIN index (migration 0005, PostgreSQL only), so a fragment anywhere in
+- on PostgreSQL the name key has a trigram GIN index (migration 0006, PostgreSQL only), so a fragment anywhere in
   the name is found (`LIKE '%DUPON%'`);
 - elsewhere (SQLite) the name is matched by prefix as a range on its B-tree index (`>= 'DUPON' AND < 'DUPON\uffff'`).
 The other criteria are equalities on indexed columns; results come ordered by name, a page at a time.

@@ -18,6 +18,7 @@ class Document(models.Model):
         IMAGING = "imaging", _("Imagerie")
         REPORT = "report", _("Compte-rendu")
         VIDEO = "video", _("Vidéo")
+        AUDIOGRAM = "audiogram", _("Audiogramme")
         OTHER = "other", _("Autre")
 
     class AttachedTo(models.TextChoices):

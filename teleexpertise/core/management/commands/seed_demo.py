@@ -29,7 +29,7 @@ from teleexpertise.accounts.models import User
 from teleexpertise.audit.models import AuditEvent
 from teleexpertise.audit.services import audit_log
 from teleexpertise.cases import services
-from teleexpertise.cases.models import Case, ClosingSurvey, FollowUp
+from teleexpertise.cases.models import Case, ClosingSurvey, FollowUp, RequestForm
 from teleexpertise.core import demo, demo_files
 from teleexpertise.directory.models import Network, NetworkMembership, Organisation, Professional
 from teleexpertise.documents import services as document_services
@@ -88,6 +88,7 @@ class DemoSeeder:
         for spec in demo.CASES:
             self._play(spec)
         self._follow_ups()
+        self._attach_request_forms()
         self._settle_notifications()
 
     # --- Identifiers ------------------------------------------------------------------------------------
@@ -206,6 +207,14 @@ class DemoSeeder:
         local = timezone.localtime(moment).replace(hour=self.rng.choice((9, 10, 11, 14, 15, 16)),
                                                    minute=self.rng.choice((0, 15, 30, 45)), second=0, microsecond=0)
         return local + timedelta(days=7 - local.weekday()) if local.weekday() >= 5 else local
+
+    def _attach_request_forms(self) -> None:
+        """The shipped forms of the demo networks, attached once the history is played: the demo's past requests
+        predate them (they would not pass today's completeness check), new requests in the demo get them."""
+        for net in demo.NETWORKS:
+            if net.form:
+                form = RequestForm.objects.get(questionnaire__id=net.form)
+                form.networks.add(self.networks[net.key])
 
     # --- Cases ------------------------------------------------------------------------------------------
 

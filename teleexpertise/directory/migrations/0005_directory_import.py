@@ -36,7 +36,7 @@ def add_usage_title_professions(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('directory', '0003_organisation_sites'),
+        ('directory', '0004_expert_network_profiles_and_absences'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

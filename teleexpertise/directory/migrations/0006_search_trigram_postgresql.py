@@ -1,6 +1,6 @@
 """Trigram index on the professionals' name key, on PostgreSQL only (directory search: a name fragment anywhere).
 
-SQLite has no trigram index: there the search is a prefix range on the plain B-tree index of 0004. The index is
+SQLite has no trigram index: there the search is a prefix range on the plain B-tree index of 0005. The index is
 not declared on the model (it would be created on SQLite too), so these operations leave the migration state
 alone and only act on a PostgreSQL database.
 """
@@ -38,7 +38,7 @@ class OnPostgreSQL(Operation):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("directory", "0004_directory_import")]
+    dependencies = [("directory", "0005_directory_import")]
 
     operations = [
         OnPostgreSQL(
