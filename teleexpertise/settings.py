@@ -269,6 +269,9 @@ DMP_OUTBOX_DIR = env_str("DMP_OUTBOX_DIR", str(VAR_DIR / "dmp-outbox"))
 DMP_FACILITY_TYPE = env_str("DMP_FACILITY_TYPE", "SA01")  # TRE_R02 healthcareFacilityTypeCode
 DMP_PRACTICE_SETTING = env_str("DMP_PRACTICE_SETTING", "ETABLISSEMENT")  # TRE_A01 practiceSettingCode
 
+# --- National directory import: an administrator's uploaded extract is written here until its import ends.
+DIRECTORY_IMPORT_DIR = env_str("DIRECTORY_IMPORT_DIR", str(VAR_DIR / "directory-imports"))
+
 # --- Internationalisation: French first, English available.
 LANGUAGE_CODE = "fr"
 LANGUAGES = [("fr", _("Français")), ("en", _("English"))]

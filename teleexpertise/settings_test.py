@@ -18,6 +18,8 @@ DOCUMENT_ROOT = Path(tempfile.mkdtemp(prefix="te-test-documents-"))  # never the
 atexit.register(shutil.rmtree, DOCUMENT_ROOT, ignore_errors=True)
 DMP_OUTBOX_DIR = tempfile.mkdtemp(prefix="te-test-dmp-outbox-")  # never the project's var/
 atexit.register(shutil.rmtree, DMP_OUTBOX_DIR, ignore_errors=True)
+DIRECTORY_IMPORT_DIR = tempfile.mkdtemp(prefix="te-test-directory-imports-")  # never the project's var/
+atexit.register(shutil.rmtree, DIRECTORY_IMPORT_DIR, ignore_errors=True)
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # speed: never used outside tests
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"

@@ -65,6 +65,8 @@ ACTION_LABELS = {
     "document.refused": _("Document refusé"),
     "document.integrity_error": _("Document illisible (contrôle d'intégrité)"),
     "document.rewrap": _("Clé du document renouvelée"),
+    "directory.import_upload": _("Extraction de l'annuaire national déposée"),
+    "directory.import": _("Annuaire national importé"),
     "billing.create": _("Acte de téléexpertise à facturer créé"),
     "billing.status": _("Statut de facturation d'un acte modifié"),
     "billing.list": _("Liste des actes consultée"),

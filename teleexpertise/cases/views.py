@@ -1,5 +1,7 @@
 """Case pages: thin views that parse input, call a service or a selector, and render."""
 
+import uuid
+
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -72,6 +74,15 @@ def inbox(request):
     })
 
 
+def _chosen_expert(request) -> dict:
+    """`?expert=<id>` from the directory search preselects that expert (the form still checks the choice)."""
+    try:
+        expert = uuid.UUID(request.GET.get("expert", ""))
+    except ValueError:
+        return {}
+    return {"recipient_kind": "expert", "expert": expert}
+
+
 @login_required
 def case_new(request):
     actor = services.actor_for(request.user)
@@ -81,7 +92,8 @@ def case_new(request):
     request_form = request_form_for(**recipient)
     if "refresh" in request.POST:
         return _refreshed(request, actor, recipient, request_form)
-    form = forms.CaseRequestForm(request.POST or None, requester=actor.professional, request_form=request_form)
+    form = forms.CaseRequestForm(request.POST or None, requester=actor.professional, request_form=request_form,
+                                 initial=_chosen_expert(request))
     if request.method == "POST" and form.is_valid():
         send = "send" in request.POST
         try:

@@ -53,6 +53,10 @@ class Organisation(models.Model):
     postcode = models.CharField(_("code postal"), max_length=5, blank=True)
     # Billing: two professionals of one group practice working at the same site may not bill each other
     # a tele-expertise (Assurance Maladie rule); an establishment or a network is not a group practice.
+    # The directory's "identifiant technique de la structure" of an organisation that has no FINESS (a
+    # private practice): what a re-import finds it by.
+    structure_id = models.CharField(_("identifiant de structure (annuaire)"), max_length=40, unique=True, null=True,
+                                    blank=True, editable=False)
     is_group_practice = models.BooleanField(
         _("cabinet de groupe"), default=False,
         help_text=_("Cabinet de groupe, maison ou centre de santé : une téléexpertise entre deux professionnels "
@@ -78,6 +82,11 @@ class Site(models.Model):
     address = models.CharField(_("adresse"), max_length=255, blank=True)
     city = models.CharField(_("ville"), max_length=120, blank=True)
     postcode = models.CharField(_("code postal"), max_length=5, blank=True)
+    department = models.CharField(_("département"), max_length=3, blank=True)
+    finess = models.CharField(_("FINESS du site"), max_length=9, blank=True)
+    # The directory's "identifiant technique de la structure": one site per structure of the national directory.
+    structure_id = models.CharField(_("identifiant de structure (annuaire)"), max_length=40, unique=True, null=True,
+                                    blank=True, editable=False)
 
     class Meta:
         verbose_name = _("site d'exercice")
@@ -110,6 +119,10 @@ class Professional(models.Model):
     mssante_email = models.EmailField(_("adresse MSSanté"), blank=True)
     phone = models.CharField(_("téléphone"), max_length=20, blank=True)
     city = models.CharField(_("ville d'exercice"), max_length=120, blank=True)
+    department = models.CharField(_("département d'exercice"), max_length=3, blank=True, db_index=True)
+    # Search keys (unaccented capitals, see directory.search.search_key), written by save() and by the import.
+    search_name = models.CharField(max_length=301, blank=True, db_index=True, editable=False)
+    city_key = models.CharField(max_length=120, blank=True, db_index=True, editable=False)
     # Expert profile: who may ask, how many open cases at most (empty: everyone, no limit).
     requester_professions = models.ManyToManyField(
         Profession, blank=True, related_name="+", verbose_name=_("professions pouvant le solliciter"),
@@ -131,6 +144,15 @@ class Professional(models.Model):
     def __str__(self) -> str:
         return self.display_name
 
+    def save(self, *args, **kwargs):
+        from teleexpertise.directory.search import search_key
+
+        self.search_name = search_key(f"{self.last_name} {self.first_name}")
+        self.city_key = search_key(self.city)
+        if kwargs.get("update_fields") is not None:
+            kwargs["update_fields"] = {*kwargs["update_fields"], "search_name", "city_key"}
+        super().save(*args, **kwargs)
+
     @property
     def display_name(self) -> str:
         prefix = f"{self.title} " if self.title else ""
@@ -148,6 +170,81 @@ class Professional(models.Model):
     def role_label(self) -> str:
         label = self.specialty.label if self.specialty_id else self.profession.label
         return f"{label} (IPA)" if self.advanced_practice else label
+
+
+class PracticeActivity(models.Model):
+    """One activity of a professional at a site, as the national directory lists it (one line of its extract)."""
+
+    professional = models.ForeignKey(Professional, on_delete=models.CASCADE, related_name="activities")
+    site = models.ForeignKey(Site, on_delete=models.CASCADE, related_name="activities")
+    mode = models.CharField(_("mode d'exercice"), max_length=2, blank=True,
+                            help_text=_("L : libéral, S : salarié, B : bénévole."))
+
+    class Meta:
+        verbose_name = _("activité")
+        verbose_name_plural = _("activités")
+        constraints = [models.UniqueConstraint(fields=["professional", "site"], name="one_activity_per_site")]
+
+    def __str__(self) -> str:
+        return f"{self.professional} — {self.site}"
+
+
+class DirectoryImport(models.Model):
+    """One run of the national directory import: its progress and its counts; rejected lines are its rows."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("en attente")
+        RUNNING = "running", _("en cours")
+        DONE = "done", _("terminé")
+        FAILED = "failed", _("échec")
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    created_at = models.DateTimeField(_("créé le"), auto_now_add=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
+                                   related_name="+")
+    source_name = models.CharField(_("fichier"), max_length=255)
+    path = models.CharField(max_length=500, editable=False)  # where the uploaded file is spooled
+    size = models.BigIntegerField(_("taille"), default=0)
+    status = models.CharField(_("état"), max_length=10, choices=Status.choices, default=Status.PENDING)
+    bytes_read = models.BigIntegerField(default=0)
+    lines = models.PositiveIntegerField(_("lignes lues"), default=0)
+    created = models.PositiveIntegerField(_("professionnels créés"), default=0)
+    updated = models.PositiveIntegerField(_("professionnels mis à jour"), default=0)
+    unchanged = models.PositiveIntegerField(_("professionnels inchangés"), default=0)
+    rejected = models.PositiveIntegerField(_("lignes rejetées"), default=0)
+    error = models.TextField(_("erreur"), blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("import de l'annuaire")
+        verbose_name_plural = _("imports de l'annuaire")
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.source_name} ({self.get_status_display()})"
+
+    @property
+    def percent(self) -> int:
+        if self.status == self.Status.DONE:
+            return 100
+        return min(99, int(100 * self.bytes_read / self.size)) if self.size else 0
+
+
+class DirectoryImportRejection(models.Model):
+    run = models.ForeignKey(DirectoryImport, on_delete=models.CASCADE, related_name="rejections")
+    line_number = models.PositiveIntegerField(_("ligne"))
+    reason = models.CharField(_("motif"), max_length=300)
+    content = models.CharField(_("début de la ligne"), max_length=200, blank=True)
+
+    class Meta:
+        verbose_name = _("ligne rejetée")
+        verbose_name_plural = _("lignes rejetées")
+        ordering = ["run", "line_number"]
+        indexes = [models.Index(fields=["run", "line_number"])]
+
+    def __str__(self) -> str:
+        return f"{self.line_number}: {self.reason}"
 
 
 class Network(models.Model):
