@@ -4,7 +4,7 @@ every answer matches the document (status codes, content types, bodies)."""
 import pytest
 import schemathesis
 from django.core.handlers.wsgi import WSGIHandler
-from django.core.signals import request_finished
+from django.core.signals import request_finished, request_started
 from django.db import close_old_connections
 from hypothesis import HealthCheck
 from hypothesis import settings as hypothesis_settings
@@ -22,9 +22,12 @@ def _sealed(settings, tmp_path):
     settings.DOCUMENT_STORAGE = "local"
     settings.DOCUMENT_ROOT = str(tmp_path / "documents")
     # As Django's test client does: a request's end must not close the test's transaction-wrapped connection.
-    request_finished.disconnect(close_old_connections)
+    # (request_started closes it too: on PostgreSQL the next query then finds "the connection is closed".)
+    for signal in (request_started, request_finished):
+        signal.disconnect(close_old_connections)
     yield
-    request_finished.connect(close_old_connections)
+    for signal in (request_started, request_finished):
+        signal.connect(close_old_connections)
 
 
 @pytest.fixture
