@@ -3,7 +3,7 @@
 import logging
 from uuid import UUID
 
-from django.core.exceptions import ImproperlyConfigured, ValidationError
+from django.core.exceptions import ValidationError
 from django.http import Http404, HttpResponse
 from django.utils.http import content_disposition_header
 from django.utils.translation import gettext as _
@@ -16,11 +16,10 @@ from teleexpertise.api.errors import ApiError, form_errors, from_django_validati
 from teleexpertise.audit.models import AuditEvent
 from teleexpertise.audit.services import audit_log, client_ip
 from teleexpertise.cases import selectors, workflow
-from teleexpertise.documents import storage
 from teleexpertise.reports.cda import build_cda
 from teleexpertise.reports.forms import ReportForm
 from teleexpertise.reports.models import ReportVersion
-from teleexpertise.reports.services import report_draft_for, report_save_draft, report_sign
+from teleexpertise.reports.services import report_draft_for, report_pdf_read, report_save_draft, report_sign
 
 logger = logging.getLogger(__name__)
 router = Router(tags=["reports"])
@@ -80,13 +79,10 @@ def _ready_version(request, version_id) -> ReportVersion:
 
 
 def _pdf_bytes(request, version) -> bytes:
-    try:
-        return b"".join(storage.read_all_verified(storage.blob_of(version.pdf)))
-    except (storage.IntegrityError, ImproperlyConfigured) as exc:
-        logger.error("report pdf unreadable", extra={"version": str(version.pk), "error": str(exc)})
-        audit_log(actor=request.user, action="report.pdf_integrity_error", kind=AuditEvent.Kind.EXECUTE,
-                  obj=version, case=version.case, ip=client_ip(request), summary=exc.__class__.__name__)
-        raise ApiError(500, "pdf_unreadable", _("Le PDF n'a pas pu être relu (contrôle d'intégrité).")) from None
+    body = report_pdf_read(user=request.user, version=version, ip=client_ip(request))
+    if body is None:
+        raise ApiError(500, "pdf_unreadable", _("Le PDF n'a pas pu être relu (contrôle d'intégrité)."))
+    return body
 
 
 def _file(request, version, body: bytes, *, action: str, extension: str, content_type: str) -> HttpResponse:

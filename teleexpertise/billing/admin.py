@@ -3,6 +3,7 @@
 from django.contrib import admin
 
 from teleexpertise.billing.models import BillingRecord, Parameter, Tariff
+from teleexpertise.core.admin import ReadOnlyModelAdmin
 
 
 class DatedRuleAdmin(admin.ModelAdmin):
@@ -44,17 +45,8 @@ class ParameterAdmin(DatedRuleAdmin):
 
 
 @admin.register(BillingRecord)
-class BillingRecordAdmin(admin.ModelAdmin):
+class BillingRecordAdmin(ReadOnlyModelAdmin):
     list_display = ("act_date", "act_code", "professional_name", "amount", "billable", "limit_reached", "status")
     list_filter = ("act_code", "status", "billable", "limit_reached")
     search_fields = ("case__reference", "professional_name", "rpps", "adeli")
     date_hierarchy = "act_date"
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False

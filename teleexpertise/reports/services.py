@@ -1,6 +1,8 @@
 """Writing and signing the report. Signing the first version answers the case; later ones amend it."""
 
-from django.core.exceptions import ValidationError
+import logging
+
+from django.core.exceptions import ImproperlyConfigured, ValidationError
 from django.db import transaction
 from django.db.models import Count
 from django.utils import timezone
@@ -18,6 +20,8 @@ from teleexpertise.messaging.services import notify
 from teleexpertise.reports import dmp
 from teleexpertise.reports.models import DmpExport, RenderedReport, ReportDelivery, ReportVersion
 from teleexpertise.reports.tasks import export_report_to_dmp, render_report_pdf, send_report_delivery
+
+logger = logging.getLogger(__name__)
 
 CONTENT_FIELDS = ("act_at", "answer", "conclusion", "treatments", "prescription_justification", "exams",
                   "orientation", "orientation_detail", "consultation_at", "hospitalisation", "technical_incidents",
@@ -166,3 +170,15 @@ def report_pdf_rewrap(*, to_key_id: str | None = None) -> tuple[int, list[dict]]
     counts = (RenderedReport.objects.filter(status=RenderedReport.Status.READY).values("key_id")
               .annotate(n=Count("pk")).order_by("key_id"))
     return changed, list(counts)
+
+
+def report_pdf_read(*, user, version: ReportVersion, ip=None) -> bytes | None:
+    """The decrypted PDF of a version whose PDF is ready, read whole so that a failed integrity check never sends
+    half a file; None when that check fails (logged and audited, for the web page and the API alike)."""
+    try:
+        return b"".join(storage.read_all_verified(storage.blob_of(version.pdf)))
+    except (storage.IntegrityError, ImproperlyConfigured) as exc:
+        logger.error("report pdf unreadable", extra={"version": str(version.pk), "error": str(exc)})
+        audit_log(actor=user, action="report.pdf_integrity_error", kind=AuditEvent.Kind.EXECUTE, obj=version,
+                  case=version.case, ip=ip, summary=exc.__class__.__name__)
+        return None

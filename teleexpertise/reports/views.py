@@ -2,7 +2,7 @@ import logging
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import ImproperlyConfigured, ValidationError
+from django.core.exceptions import ValidationError
 from django.http import Http404, HttpResponse, HttpResponseServerError
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
@@ -15,7 +15,6 @@ from teleexpertise.audit.services import audit_log, client_ip
 from teleexpertise.cases import selectors, services, workflow
 from teleexpertise.cases.views import audit_case_read
 from teleexpertise.cases.workflow import WorkflowError
-from teleexpertise.documents import storage
 from teleexpertise.reports import patient_access
 from teleexpertise.reports.cda import build_cda
 from teleexpertise.reports.forms import PatientLinkForm, ReportForm
@@ -23,7 +22,7 @@ from teleexpertise.reports.models import PatientAccessLink, ReportDelivery, Repo
 from teleexpertise.reports.senders import patient_link_sender
 from teleexpertise.reports.services import report_delivery_retry as services_report_delivery_retry
 from teleexpertise.reports.services import report_dmp_retry as services_report_dmp_retry
-from teleexpertise.reports.services import report_draft_for, report_save_draft, report_sign
+from teleexpertise.reports.services import report_draft_for, report_pdf_read, report_save_draft, report_sign
 from teleexpertise.reports.services import report_pdf_retry as services_report_pdf_retry
 
 logger = logging.getLogger(__name__)
@@ -95,18 +94,6 @@ def _signed_version_for(user, version_pk) -> ReportVersion:
     return version
 
 
-def _verified_pdf(request, version) -> bytes | None:
-    """The decrypted PDF, read whole so that a failed integrity check never sends half a file; None when that
-    check fails (logged and audited)."""
-    try:
-        return b"".join(storage.read_all_verified(storage.blob_of(version.pdf)))
-    except (storage.IntegrityError, ImproperlyConfigured) as exc:
-        logger.error("report pdf unreadable", extra={"version": str(version.pk), "error": str(exc)})
-        audit_log(actor=request.user, action="report.pdf_integrity_error", kind=AuditEvent.Kind.EXECUTE,
-                  obj=version, case=version.case, ip=client_ip(request), summary=exc.__class__.__name__)
-        return None
-
-
 def _unreadable_pdf():
     return HttpResponseServerError(_("Le PDF n'a pas pu être relu (contrôle d'intégrité)."),
                                    content_type="text/plain; charset=utf-8")
@@ -134,7 +121,7 @@ def _ready_version_for(user, version_pk) -> ReportVersion:
 @require_GET
 def report_pdf_download(request, version_pk):
     version = _ready_version_for(request.user, version_pk)
-    body = _verified_pdf(request, version)
+    body = report_pdf_read(user=request.user, version=version, ip=client_ip(request))
     if body is None:
         return _unreadable_pdf()
     return _attachment(request, version, body, action="report.pdf_download", extension="pdf",
@@ -146,7 +133,7 @@ def report_pdf_download(request, version_pk):
 def report_cda_download(request, version_pk):
     """The CDA R2 document of a signed version (its PDF embedded), as the DMP and MSSanté receive it."""
     version = _ready_version_for(request.user, version_pk)
-    body = _verified_pdf(request, version)
+    body = report_pdf_read(user=request.user, version=version, ip=client_ip(request))
     if body is None:
         return _unreadable_pdf()
     return _attachment(request, version, build_cda(version, body), action="report.cda_download", extension="xml",
