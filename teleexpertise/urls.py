@@ -24,5 +24,6 @@ urlpatterns = [
     path("", include("teleexpertise.billing.urls")),
     path("", include("teleexpertise.directory.urls")),
     path("api/", api.urls),
+    path("fhir/", include("teleexpertise.fhir.urls")),
     path("", include("teleexpertise.api.urls")),
 ]

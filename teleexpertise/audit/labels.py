@@ -41,6 +41,8 @@ ACTION_LABELS = {
     "report.pdf_retry": _("Génération du PDF relancée"),
     "report.pdf_integrity_error": _("PDF du compte-rendu illisible (contrôle d'intégrité)"),
     "report.cda_download": _("CDA du compte-rendu téléchargé"),
+    "report.fhir_read": _("Compte-rendu lu par l'API FHIR"),
+    "directory.fhir_read": _("Fiche d'un professionnel ou d'une structure lue par l'API FHIR"),
     "report.dmp_written": _("Compte-rendu déposé pour le DMP (boîte d'envoi)"),
     "report.dmp_failed": _("Échec du versement au DMP"),
     "report.dmp_retry": _("Versement au DMP relancé"),

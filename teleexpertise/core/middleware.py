@@ -15,7 +15,7 @@ class LanguageMiddleware:
 
     def __call__(self, request):
         chosen = request.COOKIES.get(settings.LANGUAGE_COOKIE_NAME)
-        if chosen is None and request.path.startswith("/api/") and "HTTP_ACCEPT_LANGUAGE" in request.META:
+        if chosen is None and request.path.startswith(("/api/", "/fhir/")) and "HTTP_ACCEPT_LANGUAGE" in request.META:
             chosen = translation.get_language_from_request(request)
         chosen = chosen or settings.LANGUAGE_CODE
         if chosen not in dict(settings.LANGUAGES):

@@ -88,11 +88,11 @@ def set_oid(case) -> str:
 
 
 def platform_oid(arc: int) -> str:
-    """A branch under PLATFORM_OID: 1 local patient ids, 2 requests (cases)."""
+    """A branch under PLATFORM_OID: 1 local patient ids, 2 requests (cases), 3 the code system of case states."""
     return f"{settings.PLATFORM_OID}.{arc}"
 
 
-LOCAL_PATIENT_ARC, CASE_ARC = 1, 2
+LOCAL_PATIENT_ARC, CASE_ARC, CASE_STATE_ARC = 1, 2, 3
 
 
 def profession_code(professional) -> Code:

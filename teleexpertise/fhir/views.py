@@ -1,0 +1,185 @@
+"""The FHIR facade's HTTP side: bearer token and scope, search parameters, Bundle and OperationOutcome answers.
+
+Plain Django views rather than django-ninja: FHIR fixes its own media type, error resource and parameter
+conventions, and the OpenAPI document of /api/ has nothing to say about them.
+"""
+
+import functools
+import re
+from urllib.parse import urlencode
+
+from django.conf import settings
+from django.http import Http404, HttpResponse
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.views.decorators.csrf import csrf_exempt
+from fhir.resources.R4B.bundle import Bundle
+from fhir.resources.R4B.capabilitystatement import CapabilityStatement
+from fhir.resources.R4B.operationoutcome import OperationOutcome
+
+from teleexpertise.api.auth import TokenRateThrottle
+from teleexpertise.api.errors import ApiError
+from teleexpertise.api.services import CallerError, token_authenticate
+from teleexpertise.audit.models import AuditEvent
+from teleexpertise.audit.services import audit_log, client_ip
+from teleexpertise.fhir.handlers import RESOURCES, FhirError, ResourceType, search_params
+
+MEDIA_TYPE = "application/fhir+json"
+FHIR_VERSION = "4.3.0"  # the R4B models every resource is validated with
+READ_SCOPE = "cases:read"
+DEFAULT_COUNT, MAX_COUNT = 20, 100
+_FORMATS = {"json", "application/json", MEDIA_TYPE}
+_BEARER = re.compile(r"Bearer\s+(\S+)\Z", re.IGNORECASE)
+# FHIR issue types for the REST API's error codes that the facade lets through.
+_API_ISSUE = {404: "not-found", 409: "transient", 500: "exception"}
+
+
+def respond(resource, status: int = 200, headers: dict | None = None) -> HttpResponse:
+    response = HttpResponse(resource.model_dump_json(), status=status, content_type=f"{MEDIA_TYPE}; charset=utf-8")
+    response["Cache-Control"] = "private, no-store"
+    for name, value in (headers or {}).items():
+        response[name] = value
+    return response
+
+
+def outcome(status: int, code: str, message: str, headers: dict | None = None) -> HttpResponse:
+    issue = {"severity": "error", "code": code, "diagnostics": message}
+    return respond(OperationOutcome.model_validate({"resourceType": "OperationOutcome", "issue": [issue]}),
+                   status, headers)
+
+
+def _authenticate(request):
+    """The token's caller, as on /api/: the request then reads as that user through the selectors."""
+    match = _BEARER.match(request.headers.get("Authorization", ""))
+    caller = token_authenticate(match.group(1), on_behalf_of=request.headers.get("X-On-Behalf-Of", "")) \
+        if match else None
+    if caller is None:
+        raise FhirError(401, "login", _("Jeton d'accès absent, invalide, expiré ou révoqué."))
+    request.user, request.auth = caller.user, caller
+    throttle = TokenRateThrottle()
+    if not throttle.allow_request(request):
+        wait = int(throttle.wait() or 1)
+        raise FhirError(429, "throttled", _("Trop de requêtes : réessayez dans %(seconds)s s.") % {"seconds": wait})
+    if READ_SCOPE not in caller.scopes:
+        raise FhirError(403, "forbidden", _("Ce jeton n'a pas la portée « %(scope)s » nécessaire à cet appel.")
+                        % {"scope": READ_SCOPE})
+    return caller
+
+
+def fhir_view(view):
+    """GET only, `_format` json only, and every failure answered as an OperationOutcome. CSRF-exempt so that a
+    POST gets FHIR's 405 rather than Django's HTML 403 (there is no cookie session here to protect)."""
+
+    @csrf_exempt
+    @functools.wraps(view)
+    def wrapped(request, *args, **kwargs):
+        try:
+            if request.method not in ("GET", "HEAD"):
+                raise FhirError(405, "not-supported", _("Seule la lecture (GET) est proposée ici."))
+            if request.GET.get("_format", "json") not in _FORMATS:
+                raise FhirError(406, "not-supported", _("Seul le format JSON est proposé (_format=json)."))
+            return view(request, *args, **kwargs)
+        except FhirError as exc:
+            headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+            return outcome(exc.status, exc.code, exc.message, headers)
+        except Http404:
+            return outcome(404, "not-found", _("Ressource introuvable."))
+        except CallerError as exc:
+            return outcome(403, "forbidden", str(exc))
+        except ApiError as exc:  # the REST API's helpers used for the report PDF (pending, unreadable)
+            return outcome(exc.status, _API_ISSUE.get(exc.status, "processing"), exc.message)
+
+    return wrapped
+
+
+def read_view(resource_type: ResourceType):
+    @fhir_view
+    def read(request, pk: str):
+        _authenticate(request)
+        return respond(resource_type.read(request, pk))
+
+    return read
+
+
+def _number(request, name: str, default: int, maximum: int) -> int:
+    raw = request.GET.get(name, "")
+    if not raw:
+        return default
+    if not raw.isdigit():
+        raise FhirError(400, "value", _("« %(name)s » doit être un nombre entier positif.") % {"name": name})
+    return min(int(raw), maximum)
+
+
+def _base_url(request) -> str:
+    return f"{settings.SITE_URL.rstrip('/')}/fhir"
+
+
+def search_view(resource_type: ResourceType):
+    declared = {param.name: param for param in search_params(resource_type)}
+
+    @fhir_view
+    def search(request):
+        _authenticate(request)
+        unknown = sorted(set(request.GET) - set(declared) - {"_format"})
+        if unknown:  # an ignored filter would widen the answer silently: refuse it (FHIR "strict" handling)
+            raise FhirError(400, "not-supported", _("Paramètre de recherche non pris en charge : %(names)s.")
+                            % {"names": ", ".join(unknown)})
+        rows = resource_type.search_base(request.user)
+        for name, value in request.GET.items():
+            if name in declared:
+                rows = declared[name].apply(rows, value)
+        count = _number(request, "_count", DEFAULT_COUNT, MAX_COUNT)
+        offset = _number(request, "_offset", 0, 10**9)
+        audit_log(actor=request.user, action="case.list", kind=AuditEvent.Kind.READ, ip=client_ip(request),
+                  summary=f"FHIR {resource_type.name}?{request.GET.urlencode()}"[:255])
+        total = rows.count()
+        found = resource_type.render(request, list(rows[offset:offset + count]))
+        return respond(_bundle(request, resource_type, found, total, offset, count))
+
+    return search
+
+
+def _bundle(request, resource_type, found, total, offset, count) -> Bundle:
+    base = _base_url(request)
+    query = {key: value for key, value in request.GET.items() if key != "_offset"}
+    links = [{"relation": "self", "url": f"{base}/{resource_type.name}?{request.GET.urlencode()}"}]
+    if offset + count < total:
+        links.append({"relation": "next",
+                      "url": f"{base}/{resource_type.name}?{urlencode({**query, '_offset': offset + count})}"})
+    return Bundle.model_validate({
+        "resourceType": "Bundle", "type": "searchset", "total": total, "link": links,
+        "timestamp": timezone.localtime().isoformat(timespec="seconds"),
+        "entry": [{"fullUrl": f"{base}/{resource_type.name}/{resource.id}", "resource": resource,
+                   "search": {"mode": "match"}} for resource in found],
+    })
+
+
+def capability_statement() -> CapabilityStatement:
+    """What the facade serves, read from the same table the URLs are made from."""
+    served = [{
+        "type": resource_type.name,
+        "interaction": [{"code": code} for code in resource_type.interactions],
+        **({"searchParam": [{"name": p.name, "type": p.type, "documentation": p.documentation}
+                            for p in search_params(resource_type)]} if resource_type.search_base else {}),
+    } for resource_type in RESOURCES]
+    return CapabilityStatement.model_validate({
+        "resourceType": "CapabilityStatement", "status": "active", "kind": "instance",
+        "date": timezone.localdate().isoformat(), "fhirVersion": FHIR_VERSION, "format": ["json"],
+        "software": {"name": "Téléexpertise"},
+        "implementation": {"description": "Téléexpertise FHIR facade", "url": f"{settings.SITE_URL.rstrip('/')}/fhir"},
+        "rest": [{"mode": "server", "resource": served, "security": {
+            "description": "Authorization: Bearer <token> (personal token or organisation client token, "
+                         f"scope {READ_SCOPE}), as on /api/."}}],
+    })
+
+
+@fhir_view
+def metadata(request):
+    """Public, as FHIR expects: a client reads it before it has a token."""
+    return respond(capability_statement())
+
+
+@fhir_view
+def unknown(request, rest: str):
+    return outcome(404, "not-supported", _("Type de ressource ou opération non proposé : %(path)s.")
+                   % {"path": rest})
