@@ -62,7 +62,7 @@ def report_sign_draft(request, case_id: UUID):
     return _version_out(ReportVersion.objects.select_related("rendered").get(pk=version.pk))
 
 
-def _ready_version(request, version_id) -> ReportVersion:
+def ready_version_for(request, version_id) -> ReportVersion:
     """A signed version of a case the caller may read, with its stored PDF (404 otherwise, 409 while pending)."""
     case_id = (ReportVersion.objects.filter(pk=version_id, status=ReportVersion.Status.SIGNED)
                .values_list("case_id", flat=True).first())
@@ -78,7 +78,7 @@ def _ready_version(request, version_id) -> ReportVersion:
     return version
 
 
-def _pdf_bytes(request, version) -> bytes:
+def report_pdf_bytes(request, version) -> bytes:
     body = report_pdf_read(user=request.user, version=version, ip=client_ip(request))
     if body is None:
         raise ApiError(500, "pdf_unreadable", _("Le PDF n'a pas pu être relu (contrôle d'intégrité)."))
@@ -104,8 +104,8 @@ def _binary(media_type: str) -> dict:
             summary="Download a signed version as PDF")
 def report_pdf(request, version_id: UUID):
     require(request, "cases:read")
-    version = _ready_version(request, version_id)
-    return _file(request, version, _pdf_bytes(request, version), action="report.pdf_download", extension="pdf",
+    version = ready_version_for(request, version_id)
+    return _file(request, version, report_pdf_bytes(request, version), action="report.pdf_download", extension="pdf",
                  content_type="application/pdf")
 
 
@@ -113,7 +113,7 @@ def report_pdf(request, version_id: UUID):
             summary="Download a signed version as CDA R2 (TLM-CR, PDF embedded)")
 def report_cda(request, version_id: UUID):
     require(request, "cases:read")
-    version = _ready_version(request, version_id)
-    body = build_cda(version, _pdf_bytes(request, version))
+    version = ready_version_for(request, version_id)
+    body = build_cda(version, report_pdf_bytes(request, version))
     return _file(request, version, body, action="report.cda_download", extension="xml",
                  content_type="application/xml")

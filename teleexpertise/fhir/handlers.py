@@ -13,7 +13,7 @@ from django.db.models import Exists, OuterRef, Q
 from django.http import Http404
 from django.utils.translation import gettext as _
 
-from teleexpertise.api.reports import _pdf_bytes, _ready_version
+from teleexpertise.api.reports import ready_version_for, report_pdf_bytes
 from teleexpertise.audit.models import AuditEvent
 from teleexpertise.audit.services import audit_log, client_ip
 from teleexpertise.cases import selectors
@@ -229,9 +229,9 @@ def _read_composition(request, pk):
 
 
 def _read_document_reference(request, pk):
-    version = _ready_version(request, parse_id(pk))  # case_for_user inside: 404 for outsiders, 409 while pending
+    version = ready_version_for(request, parse_id(pk))  # case_for_user inside: 404 for outsiders, 409 while pending
     _audit_report_read(request, version, "DocumentReference")
-    return _with_id(report_document_reference(version, _pdf_bytes(request, version)), version)
+    return _with_id(report_document_reference(version, report_pdf_bytes(request, version)), version)
 
 
 def _render_compositions(request, rows):
@@ -243,7 +243,7 @@ def _render_compositions(request, rows):
 def _render_document_references(request, rows):
     for version in rows:
         _audit_report_read(request, version, "DocumentReference")
-    return [_with_id(report_document_reference(version, _pdf_bytes(request, version)), version)
+    return [_with_id(report_document_reference(version, report_pdf_bytes(request, version)), version)
             for version in rows]
 
 
