@@ -35,6 +35,8 @@ from pydicom.uid import DeflatedExplicitVRLittleEndian
 from pypdf import PdfReader
 from pypdf.generic import ArrayObject, DictionaryObject, IndirectObject
 
+from teleexpertise.documents.signatures import RarScanner
+
 pillow_heif.register_heif_opener()
 
 ACCEPTED = {
@@ -153,12 +155,13 @@ def sniff_streamed_kind(head: bytes) -> str | None:
     return kind if kind in STREAMED_KINDS else None
 
 
-def inspect_stream(kind: str, f, size: int, original_name: str) -> Inspected:
-    """The checks of a streamed kind over a seekable binary file `f` of `size` bytes; the file is kept as is."""
+def inspect_stream(kind: str, f, size: int, original_name: str, *, rar_scan: RarScanner | None = None) -> Inspected:
+    """The checks of a streamed kind over a seekable binary file `f` of `size` bytes; the file is kept as is.
+    `rar_scan`, when the whole file went through one already, spares reading it all again."""
     if kind == "mp4":
-        media_type, flags, details = _check_mp4(f, size)
+        media_type, flags, details = _check_mp4(f, size, rar_scan)
     elif kind == "webm":
-        media_type, flags, details = _check_webm_file(f, size)
+        media_type, flags, details = _check_webm_file(f, size, rar_scan)
     else:
         raise ValueError(f"{kind} is not a streamed kind")
     return Inspected(media_type=media_type, category=ACCEPTED[media_type][0], path=None,
@@ -541,8 +544,6 @@ def _active_in_dict(obj: DictionaryObject) -> str | None:
 
 _ZIP_EOCD = b"PK\x05\x06"
 _ZIP_EOCD_SEARCH = 22 + 65535  # ZIP readers look for the end record in the last 64 KiB (+ its own size)
-_RAR_SIGNATURES = (b"Rar!\x1a\x07\x00", b"Rar!\x1a\x07\x01\x00")  # RAR readers scan the whole file (SFX)
-_RAR_PATTERN = re.compile(b"|".join(re.escape(signature) for signature in _RAR_SIGNATURES))  # one pass for both
 SCAN_BLOCK = 1024 * 1024
 
 
@@ -557,7 +558,8 @@ def _refuse_appended_archive(path: Path, *, skip: int = 0) -> None:
         _refuse_appended_archive_in(f, os.fstat(f.fileno()).st_size, skip=skip)
 
 
-def _refuse_appended_archive_in(f, size: int, *, skip: int = 0) -> None:
+def _refuse_appended_archive_in(f, size: int, *, skip: int = 0, rar_scan: RarScanner | None = None) -> None:
+    """`rar_scan`: a scanner that has already been fed the whole file (an upload's, while it was received)."""
     start = max(skip, size - _ZIP_EOCD_SEARCH)
     f.seek(start)
     tail = f.read()  # at most 64 KiB + 22 bytes
@@ -566,8 +568,10 @@ def _refuse_appended_archive_in(f, size: int, *, skip: int = 0) -> None:
         if _plausible_zip_end(tail[position : position + 22], start + position):
             raise _polyglot(f"ZIP end record at {start + position}")
         position = tail.find(_ZIP_EOCD, position + 1)
-    if _contains(f, _RAR_PATTERN, max(len(signature) for signature in _RAR_SIGNATURES), skip):
-        raise _polyglot("RAR signature")
+    if rar_scan is None:
+        rar_scan = _scan_rar(f, skip)
+    if rar_scan.found_at is not None and rar_scan.found_at >= skip:
+        raise _polyglot(f"RAR signature at {rar_scan.found_at}")
 
 
 def _plausible_zip_end(record: bytes, position: int) -> bool:
@@ -579,21 +583,15 @@ def _plausible_zip_end(record: bytes, position: int) -> bool:
     return cd_offset + cd_size <= position
 
 
-def _contains(f, pattern: re.Pattern, longest: int, start: int) -> bool:
-    """Whether the file matches `pattern` (of at most `longest` bytes) at or after `start`, reading SCAN_BLOCK
-    bytes at a time; the end of each block is kept, so a match across two blocks is found."""
-    overlap = longest - 1
-    buffer = bytearray(overlap + SCAN_BLOCK)
-    view = memoryview(buffer)
+def _scan_rar(f, start: int) -> RarScanner:
+    """The file from `start` on, read SCAN_BLOCK bytes at a time through a RAR scanner."""
+    scanner = RarScanner()
     f.seek(start)
-    kept = 0
-    while count := f.readinto(view[kept:]):
-        end = kept + count
-        if pattern.search(buffer, 0, end):
-            return True
-        kept = min(overlap, end)
-        buffer[:kept] = buffer[end - kept : end]
-    return False
+    while scanner.found_at is None and (block := f.read(SCAN_BLOCK)):
+        scanner.feed(block)
+    if scanner.found_at is not None:
+        scanner.found_at += start
+    return scanner
 
 
 # --- DICOM ---------------------------------------------------------------------------------------------------------
@@ -768,9 +766,9 @@ def _inspect_mp4(path: Path, workdir: Path):
     return media_type, path, flags, details
 
 
-def _check_mp4(f, size: int):
+def _check_mp4(f, size: int, rar_scan: RarScanner | None = None):
     """Boxes must tile the file exactly, start with a video "ftyp" and include a "moov"."""
-    _refuse_appended_archive_in(f, size)
+    _refuse_appended_archive_in(f, size, rar_scan=rar_scan)
     boxes = list(_iter_boxes(f, size))
     if not boxes or boxes[0][0] != b"ftyp":
         raise _video_unreadable("no ftyp box first")
@@ -842,9 +840,9 @@ def _inspect_webm(path: Path, workdir: Path):
     return media_type, path, flags, details
 
 
-def _check_webm_file(f, size: int):
+def _check_webm_file(f, size: int, rar_scan: RarScanner | None = None):
     """EBML header with DocType "webm", then a Segment; every element must fit in its parent and the file."""
-    _refuse_appended_archive_in(f, size)
+    _refuse_appended_archive_in(f, size, rar_scan=rar_scan)
     _check_webm(_FileBytes(f, size))
     return "video/webm", [], {"container": "webm"}
 

@@ -20,8 +20,13 @@ class MultipleFileField(forms.FileField):
         return [single(data, initial)] if data else []
 
 
-class UploadForm(forms.Form):
+class UploadFieldsForm(forms.Form):
+    """What comes with a file: alone in the query string when the file is the whole request body."""
+
     kind = forms.ChoiceField(label=_("Type de document"), choices=Document.Kind.choices, initial=Document.Kind.PHOTO)
-    files = MultipleFileField(label=_("Fichiers (photos, PDF, DICOM, vidéos)"))
     attached_to = forms.ChoiceField(choices=Document.AttachedTo.choices, initial=Document.AttachedTo.REQUEST,
                                     widget=forms.HiddenInput)
+
+
+class UploadForm(UploadFieldsForm):
+    files = MultipleFileField(label=_("Fichiers (photos, PDF, DICOM, vidéos)"))

@@ -144,7 +144,7 @@ def _check(*, actor, case, spooled: Spool, name: str, workdir: Path, ip):
             # The scanner sees what the user sent, before re-encoding could hide (or break) a signature.
             _scan(actor=actor, case=case, source=plain, name=name, ip=ip)
             inspected = _inspect(actor=actor, case=case, name=name, ip=ip, run=lambda: checks.inspect_stream(
-                streamed, plain, spooled.size, name))
+                streamed, plain, spooled.size, name, rar_scan=spooled.rar_scan))
             return inspected, dict(inspected.details)
         source = workdir / "upload"
         plain.seek(0)

@@ -24,6 +24,7 @@ from django.conf import settings
 
 from teleexpertise.documents import crypto, storage
 from teleexpertise.documents.crypto import TAG_SIZE
+from teleexpertise.documents.signatures import RarScanner
 
 logger = logging.getLogger(__name__)
 SPOOL_PREFIX = "spool-"
@@ -46,7 +47,8 @@ class Spool:
         self._chunk_size = self._header.chunk_size
         self._pending = bytearray()
         self._index = 0
-        self._tally = storage.Tally()
+        self._scanner = RarScanner()  # on the hashing thread: the plaintext is not read again for it
+        self._tally = storage.Tally(self._scanner)
         directory = spool_directory()
         directory.mkdir(parents=True, exist_ok=True, mode=0o700)
         fd, name = tempfile.mkstemp(dir=directory, prefix=SPOOL_PREFIX)  # mode 0600
@@ -58,6 +60,7 @@ class Spool:
         self._out.write(self._header.raw)
         self.size: int | None = None  # known once finished
         self.sha256 = ""
+        self.rar_scan: RarScanner | None = None  # known once finished
         self._blob: storage.StoredBlob | None = None
 
     # --- Receiving ----------------------------------------------------------------------------------------------
@@ -76,7 +79,8 @@ class Spool:
         os.fsync(self._out.fileno())  # committing makes it the stored object: it must be on disk first
         self._out.close()
         self.size = self._tally.size
-        self.sha256 = self._tally.digest.hexdigest()
+        self.sha256 = self._tally.digest.hexdigest()  # waits for the hashing thread, hence for the scan too
+        self.rar_scan = self._scanner  # the whole plaintext went through it
 
     def _seal(self, plaintext: bytes, *, last: bool) -> None:
         self._tally.add(plaintext)  # hashed on a side thread: it must be an immutable copy

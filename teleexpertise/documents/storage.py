@@ -31,6 +31,7 @@ from django.core.exceptions import ImproperlyConfigured
 
 from teleexpertise.documents import crypto
 from teleexpertise.documents.crypto import CHUNK_SIZE, HEADER_SIZE, TAG_SIZE, IntegrityError
+from teleexpertise.documents.signatures import RarScanner
 
 __all__ = [
     "CHUNK_SIZE",
@@ -184,10 +185,12 @@ def get_backend() -> LocalBackend | S3Backend:
 class _BackgroundDigest:
     """SHA-256 on its own thread: hashlib releases the GIL on large buffers, so hashing overlaps with encryption,
     decryption and I/O instead of adding to them (bench/documents: ~0.6 CPU-s per GB off the request's thread).
+    An upload's RAR scan (`signatures.RarScanner`, GIL released too) rides on the same thread and the same bytes.
     The queue is bounded, so memory stays at a few chunks whatever the file size."""
 
-    def __init__(self) -> None:
+    def __init__(self, scanner: RarScanner | None = None) -> None:
         self._digest = hashlib.sha256()
+        self._scanner = scanner
         self._queue: queue.Queue = queue.Queue(maxsize=4)
         self._thread = threading.Thread(target=self._run, name="document-sha256", daemon=True)
         self._thread.start()
@@ -196,6 +199,8 @@ class _BackgroundDigest:
     def _run(self) -> None:
         while (data := self._queue.get()) is not None:
             self._digest.update(data)
+            if self._scanner is not None:
+                self._scanner.feed(data)
 
     def update(self, data) -> None:
         self._queue.put(data)
@@ -213,9 +218,9 @@ class _BackgroundDigest:
 
 
 class Tally:
-    def __init__(self) -> None:
+    def __init__(self, scanner: RarScanner | None = None) -> None:
         self.size = 0
-        self.digest = _BackgroundDigest()
+        self.digest = _BackgroundDigest(scanner)
 
     def add(self, plaintext: bytes | bytearray) -> None:
         self.size += len(plaintext)

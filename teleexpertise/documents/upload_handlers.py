@@ -1,14 +1,18 @@
-"""Django upload handler that encrypts each uploaded file while the request body arrives (see `spool`).
+"""Receiving uploads straight into an encrypted spool (see `spool`), whichever way the file comes.
 
-Django's own handlers keep a small file in memory or write a large one to a plaintext temporary file; this one
-writes every file straight into an encrypted spool, so the platform never writes a patient's file in clear and a
-large upload is written once instead of twice. Chunks of 1 MiB instead of 64 KiB: 16 times fewer Python loops.
+- `EncryptingUploadHandler`, Django's upload handler for multipart forms (the page without JavaScript, the API).
+  Django's own handlers keep a small file in memory or write a large one to a plaintext temporary file; this one
+  writes every file into an encrypted spool, so the platform never writes a patient's file in clear and a large
+  upload is written once instead of twice. Chunks of 1 MiB instead of 64 KiB: 16 times fewer Python loops.
+- `receive_raw_body`, for a file sent as the whole request body (what the page's script sends): no multipart
+  parsing, which cost the worker more CPU than encrypting the file.
 """
 
 import logging
 
 from django.core.files.uploadedfile import UploadedFile
 from django.core.files.uploadhandler import FileUploadHandler
+from django.http import UnreadablePostError
 
 from teleexpertise.documents.spool import Spool
 
@@ -83,3 +87,24 @@ class EncryptingUploadHandler(FileUploadHandler):
         if self.spool is not None:
             self.spool.discard()
         self.spool, self.error = None, error
+
+
+def receive_raw_body(request, name: str, content_type: str) -> UploadedFile:
+    """The request body, `CONTENT_LENGTH` bytes, as one uploaded file, through the same handler as a multipart
+    file (a spool that cannot be written drains the body and yields an `UnstoredUploadedFile`).
+
+    Raises UnreadablePostError if the body ends early (the client went away); nothing is left behind."""
+    size = remaining = int(request.META.get("CONTENT_LENGTH") or 0)
+    handler = EncryptingUploadHandler(request)
+    handler.new_file("file", name, content_type, size)
+    try:
+        while remaining > 0:
+            block = request.read(min(CHUNK_SIZE, remaining))
+            if not block:
+                raise UnreadablePostError("The request body ended before its announced length.")
+            remaining -= len(block)
+            handler.receive_data_chunk(block, size - remaining - len(block))
+    except BaseException:
+        handler.upload_interrupted()
+        raise
+    return handler.file_complete(size)

@@ -5,13 +5,14 @@ import re
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
+from urllib.parse import unquote
 
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import ImproperlyConfigured, ValidationError
-from django.http import HttpResponse, JsonResponse, StreamingHttpResponse
+from django.http import HttpResponse, JsonResponse, StreamingHttpResponse, UnreadablePostError
 from django.shortcuts import redirect, render
 from django.template.defaultfilters import filesizeformat
 from django.utils.http import content_disposition_header
@@ -25,11 +26,13 @@ from teleexpertise.cases.selectors import case_for_user
 from teleexpertise.cases.services import actor_for
 from teleexpertise.cases.workflow import WorkflowError
 from teleexpertise.documents import previews, selectors, services, storage
-from teleexpertise.documents.forms import UploadForm
+from teleexpertise.documents.forms import UploadFieldsForm, UploadForm
 from teleexpertise.documents.models import Document
+from teleexpertise.documents.upload_handlers import receive_raw_body
 
 logger = logging.getLogger(__name__)
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+RAW_UPLOAD = "application/octet-stream"
 _INLINE = {Document.Category.PHOTO, Document.Category.PDF, Document.Category.VIDEO}
 
 
@@ -72,12 +75,43 @@ def document_upload(request, pk):
         message = _("Envoi trop volumineux : %(limit)s au plus par demande.") % {
             "limit": filesizeformat(settings.DOCUMENT_MAX_CASE_BYTES)}
         return _upload_answer(request, case, [], [message], wants_json)
+    if request.content_type == RAW_UPLOAD:
+        return _raw_upload(request, case, wants_json)
     form = UploadForm(request.POST, request.FILES)
     if not form.is_valid():
-        errors = [f"{form.fields[f].label or f} : {' '.join(e)}" for f, e in form.errors.items()]
-        return _upload_answer(request, case, [], errors, wants_json)
+        return _upload_answer(request, case, [], _form_errors(form), wants_json)
     added, errors = add_uploads(request, case=case, files=form.cleaned_data["files"], kind=form.cleaned_data["kind"],
                                 attached_to=form.cleaned_data["attached_to"])
+    return _upload_answer(request, case, added, errors, wants_json)
+
+
+def _form_errors(form) -> list[str]:
+    return [f"{form.fields[f].label or f} : {' '.join(e)}" for f, e in form.errors.items()]
+
+
+def _raw_upload(request, case, wants_json):
+    """One file as the whole request body (the page's script sends each file so): its name in `X-File-Name`
+    (percent-encoded, as `encodeURIComponent` makes it), the other fields in the query string."""
+    form = UploadFieldsForm(request.GET)
+    name = unquote(request.headers.get("X-File-Name", "")).strip()
+    errors = _form_errors(form) if not form.is_valid() else []
+    if not name:
+        errors.append(_("Nom du fichier absent (en-tête X-File-Name)."))
+    if _int(request.META.get("CONTENT_LENGTH"), 0, 0, 2**62) > settings.DOCUMENT_MAX_FILE_BYTES:
+        errors.append(_("Fichier trop volumineux : %(limit)s au plus par fichier.")
+                      % {"limit": filesizeformat(settings.DOCUMENT_MAX_FILE_BYTES)})
+    if errors:
+        return _upload_answer(request, case, [], errors, wants_json)
+    try:
+        upload = receive_raw_body(request, name, RAW_UPLOAD)
+    except UnreadablePostError:  # the client went away mid-body: nobody will read an answer
+        logger.info("upload interrupted by the client", extra={"case": str(case.pk)})
+        return HttpResponse(status=400)
+    try:
+        added, errors = add_uploads(request, case=case, files=[upload], kind=form.cleaned_data["kind"],
+                                    attached_to=form.cleaned_data["attached_to"])
+    finally:
+        upload.close()  # a spool nobody committed goes now, as Django does for multipart files
     return _upload_answer(request, case, added, errors, wants_json)
 
 

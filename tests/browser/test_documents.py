@@ -229,7 +229,7 @@ def test_documents_uploaded_and_viewed_through_the_ui(new_page, totp, files, set
     requester.get_by_label("Fichiers (photos, PDF, DICOM, vidéos)").set_input_files([files[PHOTO], files[SLICE_1]])
 
     # The second file's answer is held back: meanwhile the first shows « ✓ », the second its bar in flight.
-    upload_url = re.compile(rf"/cases/{case.pk}/documents/$")
+    upload_url = re.compile(rf"/cases/{case.pk}/documents/(\?.*)?$")  # the file is the body; its fields in the query
     held, seen = [], []
 
     def hold_second(route, request):
@@ -261,6 +261,7 @@ def test_documents_uploaded_and_viewed_through_the_ui(new_page, totp, files, set
     requester.unroute(upload_url)
     assert_uploaded_before_reload(progress_log(requester), [PHOTO, SLICE_1])
     assert [r.headers.get("accept") for r in seen] == ["application/json"] * 2, "one request per file, as JSON"
+    assert [r.headers.get("content-type") for r in seen] == ["application/octet-stream"] * 2, "the file is the body"
 
     expect(document_rows(requester)).to_have_count(2)
     photo = expect_document_row(requester, PHOTO, kind="Imagerie", author=requester_name)

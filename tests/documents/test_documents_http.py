@@ -303,3 +303,112 @@ def test_an_upload_cut_off_mid_body_leaves_no_file(cast, client_for, settings):
     del request
     gc.collect()
     assert not _spool_files(settings) and not Document.objects.exists()
+
+
+# --- The file as the whole request body (what the page's script sends) -----------------------------------------
+
+def _raw_upload(client, case, name, content, kind="photo", attached_to="request", **extra):
+    from urllib.parse import quote
+
+    headers = {"X-File-Name": quote(name)} if name is not None else {}
+    return client.post(f"{reverse('documents:upload', args=[case.pk])}?kind={kind}&attached_to={attached_to}",
+                       data=content, content_type="application/octet-stream", headers=headers,
+                       HTTP_ACCEPT="application/json", **extra)
+
+
+def test_a_raw_body_upload_is_checked_and_stored_like_a_form_upload(cast, client_for, settings):
+    case = cast.case_in("taken")
+    response = _raw_upload(client_for(cast.requester.user), case, "lésion épaule.jpg", _jpeg_with_gps())
+    assert response.status_code == 200, response.content
+    document = Document.objects.get(case=case)
+    assert response.json()["documents"][0]["id"] == str(document.pk)
+    assert document.name == "lésion épaule.jpg" and document.kind == "photo" and document.attached_to == "request"
+    body = b"".join(client_for(cast.expert.user).get(reverse("documents:download", args=[document.pk]))
+                    .streaming_content)
+    assert body.startswith(b"\xff\xd8") and b"PhoneMaker" not in body
+    assert not _spool_files(settings)
+
+
+def test_a_raw_body_upload_needs_the_csrf_token(cast, client_for):
+    from django.test import Client
+
+    case = cast.case_in("taken")
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(cast.requester.user)
+    session = client.session
+    session["mfa_enrolled"] = True
+    session.save()
+    assert _raw_upload(client, case, "photo.jpg", _jpeg_with_gps()).status_code == 403
+    assert not Document.objects.exists()
+
+
+@pytest.mark.parametrize(("name", "kind", "expected"), [
+    (None, "photo", "X-File-Name"),
+    ("photo.jpg", "tableau", "Type de document"),
+])
+def test_a_raw_body_upload_with_bad_fields_is_refused_clearly(cast, client_for, settings, name, kind, expected):
+    case = cast.case_in("taken")
+    response = _raw_upload(client_for(cast.requester.user), case, name, _jpeg_with_gps(), kind=kind)
+    assert response.status_code == 400 and expected in " ".join(response.json()["errors"])
+    assert not Document.objects.exists() and not _spool_files(settings) and not _stored_files(settings)
+
+
+def test_a_raw_body_larger_than_the_file_limit_is_refused_before_it_is_read(cast, client_for, settings):
+    settings.DOCUMENT_MAX_FILE_BYTES = 1000
+    case = cast.case_in("taken")
+    response = _raw_upload(client_for(cast.requester.user), case, "photo.jpg", _jpeg_with_gps())
+    assert response.status_code == 400 and "trop volumineux" in response.json()["errors"][0]
+    assert not Document.objects.exists() and not _spool_files(settings)
+
+
+def test_a_raw_body_cut_short_leaves_no_file(cast, settings):
+    """The body ends before its announced length (the client went away): no record, no spool, no stored file.
+    Called on the view with a real short stream, as the WSGI server hands it (the test client refuses it)."""
+    from django.test import RequestFactory
+
+    from teleexpertise.documents.views import document_upload
+
+    case = cast.case_in("taken")
+    content = _jpeg_with_gps()
+    request = RequestFactory().post("/?kind=photo&attached_to=request", data=b"",
+                                    content_type="application/octet-stream",
+                                    headers={"X-File-Name": "photo.jpg", "Accept": "application/json"})
+    request.META["CONTENT_LENGTH"] = str(len(content) * 2)
+    request._stream = io.BytesIO(content)  # what LimitedStream gives: fewer bytes, then b""
+    request.user = cast.requester.user
+    assert document_upload(request, case.pk).status_code == 400
+    assert not Document.objects.exists() and not _spool_files(settings) and not _stored_files(settings)
+
+
+@pytest.mark.parametrize("at", ["start", "seam", "end"])
+def test_a_video_hiding_a_rar_archive_is_refused_from_the_scan_made_while_receiving(cast, client_for, settings, at):
+    """The RAR scan runs on the bytes as they arrive (not in a second pass): a signature anywhere is found,
+    including one cut in two by the boundary between two encrypted chunks."""
+    import struct
+
+    from teleexpertise.documents.crypto import CHUNK_SIZE
+    from tests.documents.hostile import mp4_bytes
+
+    head = mp4_bytes()
+    payload = bytearray(2 * CHUNK_SIZE)
+    offset = {"start": 16, "seam": CHUNK_SIZE - len(head) - 8 - 3, "end": len(payload) - 7}[at]
+    payload[offset:offset + 7] = b"Rar!\x1a\x07\x00"
+    video = head + struct.pack(">I", 8 + len(payload)) + b"mdat" + bytes(payload)
+    case = cast.case_in("taken")
+    response = _raw_upload(client_for(cast.requester.user), case, "video.mp4", video, kind="video")
+    assert response.status_code == 400 and "fichier composite" in response.json()["errors"][0]
+    assert not Document.objects.exists() and not _spool_files(settings) and not _stored_files(settings)
+
+
+def test_a_clean_video_of_several_chunks_goes_through(cast, client_for, settings):
+    import struct
+
+    from teleexpertise.documents.crypto import CHUNK_SIZE
+    from tests.documents.hostile import mp4_bytes
+
+    payload = b"Rar!\x1a\x07\x02" * (3 * CHUNK_SIZE // 7)  # almost a signature, everywhere: not one
+    video = mp4_bytes() + struct.pack(">I", 8 + len(payload)) + b"mdat" + payload
+    case = cast.case_in("taken")
+    response = _raw_upload(client_for(cast.requester.user), case, "video.mp4", video, kind="video")
+    assert response.status_code == 200, response.content
+    assert Document.objects.get(case=case).size == len(video)

@@ -1,5 +1,7 @@
-// Uploads each chosen or dropped file on its own request, with a progress bar per file. Without JavaScript the
-// form posts all files at once and the page reloads: the same endpoint serves both.
+// Uploads each chosen or dropped file on its own request, with a progress bar per file. The file is the whole
+// request body (no multipart encoding for the server to parse): its name goes in X-File-Name, the form's other
+// fields in the query string. Without JavaScript the form posts all files at once and the page reloads: the same
+// endpoint serves both.
 (function () {
   var KEPT = "teleexpertise-upload-errors";
 
@@ -38,15 +40,17 @@
       item.appendChild(document.createTextNode(file.name + " "));
       item.appendChild(bar); item.appendChild(text);
       list.appendChild(item);
-      var data = new FormData();
-      data.append("csrfmiddlewaretoken", form.querySelector("[name=csrfmiddlewaretoken]").value);
-      data.append("kind", form.querySelector("[name=kind]").value);
-      data.append("attached_to", form.querySelector("[name=attached_to]").value);
-      data.append("files", file);
+      var query = new URLSearchParams({
+        kind: form.querySelector("[name=kind]").value,
+        attached_to: form.querySelector("[name=attached_to]").value
+      });
       return new Promise(function (resolve) {
         var xhr = new XMLHttpRequest();
-        xhr.open("POST", form.action);
+        xhr.open("POST", form.action + "?" + query.toString());
         xhr.setRequestHeader("Accept", "application/json");
+        xhr.setRequestHeader("Content-Type", "application/octet-stream");
+        xhr.setRequestHeader("X-CSRFToken", form.querySelector("[name=csrfmiddlewaretoken]").value);
+        xhr.setRequestHeader("X-File-Name", encodeURIComponent(file.name));
         xhr.upload.addEventListener("progress", function (event) {
           if (event.lengthComputable) { bar.value = Math.round(100 * event.loaded / event.total); }
         });
@@ -67,7 +71,7 @@
           }
         });
         xhr.addEventListener("error", function () { fail(form.getAttribute("data-network-error")); });
-        xhr.send(data);
+        xhr.send(file);
       });
     }
 
@@ -86,7 +90,7 @@
     }
 
     form.addEventListener("submit", function (event) {
-      if (!window.FormData || !input.files.length) { return; }
+      if (!window.URLSearchParams || !input.files.length) { return; }
       event.preventDefault();
       sendAll(input.files);
     });
