@@ -1,8 +1,9 @@
 """Documents: a large video through the real web stack (upload, then download, encrypted at rest), and previews.
 
 A gunicorn server (one worker, as `manage.py serve` runs it) serves the platform on 127.0.0.1 over this
-benchmark's throwaway database; the benchmark drives it with http.client, streaming the multipart body from disk
-and reading the download into a hash, so neither side needs the file in memory. While each transfer runs, the
+benchmark's throwaway database; the benchmark drives it with http.client, streaming the file from disk as the
+request body (as the page's script sends it) and reading the download into a hash, so neither side needs the file
+in memory. While each transfer runs, the
 worker's resident memory is sampled every 50 ms. A plain copy of the same file on the same disk gives the
 throughput to compare with. Then DICOM frames and a PDF page are rendered, by the renderer alone and through the
 preview endpoint (decryption included).
@@ -24,6 +25,7 @@ import time
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import quote
 
 from bench import harness
 
@@ -240,30 +242,22 @@ class Client:
         self.connection = self.server.connection()
 
     def upload(self, case_id, path: Path, *, name: str, kind: str) -> dict:
-        """POST the file as the upload form does (multipart, streamed from disk); times the body and the rest."""
-        boundary = f"----bench{secrets.token_hex(12)}"
-        fields = {"kind": kind, "attached_to": "request"}
-        head = b"".join(f'--{boundary}\r\nContent-Disposition: form-data; name="{key}"\r\n\r\n{value}\r\n'.encode()
-                        for key, value in fields.items())
-        head += (f'--{boundary}\r\nContent-Disposition: form-data; name="files"; filename="{name}"\r\n'
-                 f"Content-Type: application/octet-stream\r\n\r\n").encode()
-        tail = f"\r\n--{boundary}--\r\n".encode()
+        """POST the file as the page's script does (the file is the body, streamed from disk; the name in
+        X-File-Name, the form's fields in the query string); times the body and the rest."""
         size = path.stat().st_size
         self.reconnect()
         connection = self.connection
-        connection.putrequest("POST", f"/cases/{case_id}/documents/")
-        for header, value in (("Content-Type", f"multipart/form-data; boundary={boundary}"),
-                              ("Content-Length", str(len(head) + size + len(tail))), ("Cookie", self.cookie),
+        connection.putrequest("POST", f"/cases/{case_id}/documents/?kind={kind}&attached_to=request")
+        for header, value in (("Content-Type", "application/octet-stream"), ("X-File-Name", quote(name)),
+                              ("Content-Length", str(size)), ("Cookie", self.cookie),
                               ("X-CSRFToken", self.csrf), ("Accept", "application/json")):
             connection.putheader(header, value)
         connection.endheaders()
         start = time.perf_counter()
         try:
-            connection.send(head)
             with open(path, "rb") as source:
                 while block := source.read(BLOCK):
                     connection.send(block)
-            connection.send(tail)
         except (BrokenPipeError, ConnectionResetError):
             pass  # the server answered early (a refusal): its answer says why
         sent = time.perf_counter()
