@@ -12,7 +12,9 @@ from urllib.parse import parse_qs, urlsplit
 from zoneinfo import ZoneInfo
 
 import pytest
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 
 from teleexpertise.audit.models import AuditEvent
 from teleexpertise.cases import services
@@ -380,6 +382,20 @@ def test_task_includes_and_their_explicit_target_form(cast, fhir_for):
     assert included_request.subject.reference == f"Patient/{taken.patient_id}"
     assert AuditEvent.objects.filter(action="case.view", case_id=taken.pk,
                                      summary="FHIR ServiceRequest (_include)").exists()
+
+
+def test_includes_are_rendered_from_the_rows_already_read(cast, fhir_for):
+    for _ in range(3):
+        cast.case_in(S.TAKEN)
+    client = fhir_for(cast.expert)
+
+    def selects(**params):
+        with CaptureQueriesContext(connection) as queries:
+            ok(client, "/fhir/Task", **params)
+        return [q["sql"] for q in queries.captured_queries if q["sql"].lstrip().upper().startswith("SELECT")]
+
+    plain = selects()
+    assert len(selects(_include=["Task:patient", "Task:requester", "Task:owner", "Task:focus"])) == len(plain)
 
 
 def test_outsiders_includes_bring_only_their_own_participants(cast, fhir_for):
