@@ -284,6 +284,9 @@ def test_last_updated_ranges_on_requests(cast, fhir_for):
     assert found("ge2026-04-01T00:00:00+02:00", "lt2026-04-01T00:31+02:00") == {midnight.pk}
     assert found("lt2026-03-31T22:30:00Z", "gt2026-03-01") == {march.pk}
     assert found("ge2026-02-01", "lt2026-03-01", resource_type="Task") == {february.pk}
+    paged = ok(client, "/fhir/ServiceRequest", _lastUpdated=["ge2026-02-01", "lt2026-04-02"], _count="1")
+    following = urlsplit(next(link.url for link in paged.link if link.relation == "next"))
+    assert parse_qs(following.query)["_lastUpdated"] == ["ge2026-02-01", "lt2026-04-02"]  # the range is kept
     task = ok(client, f"/fhir/Task/{february.pk}")
     assert task.meta.lastUpdated.isoformat() == "2026-02-15T09:30:00+01:00"
 
