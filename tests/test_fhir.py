@@ -87,15 +87,19 @@ def test_capability_statement_lists_exactly_what_the_routes_serve(cast):
     statement = parsed(Client().get("/fhir/metadata"))
     listed = {(r.type, i.code) for r in statement.rest[0].resource for i in r.interaction}
     assert listed == _served_by_routes()
-    assert {"ServiceRequest", "Task", "Patient", "Practitioner", "Organization", "Composition",
-            "DocumentReference"} == {r.type for r in statement.rest[0].resource}
+    assert {"ServiceRequest", "Task", "Patient", "Practitioner", "PractitionerRole", "Organization", "Consent",
+            "QuestionnaireResponse", "Composition", "DocumentReference", "AuditEvent"} == {
+        r.type for r in statement.rest[0].resource}
     assert statement.fhirVersion == "4.3.0"
 
 
 def test_every_listed_search_parameter_is_accepted_and_no_other(cast, fhir_for):
     client = fhir_for(cast.requester)
     statement = parsed(Client().get("/fhir/metadata"))
-    values = {"reference": f"Practitioner/{cast.requester.pk}", "number": "5"}
+    case = cast.new_case()
+    values = {"reference": f"Practitioner/{cast.requester.pk}", "number": "5", "date": "ge2020-01-01"}
+    by_name = {"patient": f"Patient/{case.patient_id}", "entity": f"ServiceRequest/{case.pk}",
+               "based-on": f"ServiceRequest/{case.pk}"}
     token_values = {"ServiceRequest": "active", "Task": "requested"}
     for resource in statement.rest[0].resource:
         names = {p.name for p in resource.searchParam or ()}
@@ -105,11 +109,11 @@ def test_every_listed_search_parameter_is_accepted_and_no_other(cast, fhir_for):
         assert {"_count", "_offset"} <= names
         for param in resource.searchParam:
             value = token_values[resource.type] if param.type == "token" else values[param.type]
-            if param.name == "patient":
-                value = f"Patient/{cast.new_case().patient_id}"
-            response = client.get(f"/fhir/{resource.type}", {param.name: value})
+            response = client.get(f"/fhir/{resource.type}", {param.name: by_name.get(param.name, value)})
             assert response.status_code == 200, (resource.type, param.name, response.content)
-        refused = client.get(f"/fhir/{resource.type}", {"_lastUpdated": "gt2020-01-01"})
+        for include in resource.searchInclude or ():
+            assert client.get(f"/fhir/{resource.type}", {"_include": include}).status_code == 200
+        refused = client.get(f"/fhir/{resource.type}", {"_sort": "-_lastUpdated"})
         assert refused.status_code == 400
         assert parsed(refused).issue[0].code == "not-supported"
 
@@ -289,7 +293,7 @@ def test_errors_are_operation_outcomes(cast, fhir_for):
         (client.get("/fhir/ServiceRequest", {"status": "finished"}), 400, "value"),
         (client.get("/fhir/ServiceRequest", {"_count": "-1"}), 400, "value"),
         (client.post("/fhir/ServiceRequest", {}, content_type="application/fhir+json"), 405, "not-supported"),
-        (client.get("/fhir/Consent/123"), 404, "not-supported"),
+        (client.get("/fhir/Device/123"), 404, "not-supported"),
         (client.get("/fhir/ServiceRequest", {"_format": "xml"}), 406, "not-supported"),
     ]
     for response, status, code in cases:

@@ -43,6 +43,8 @@ ACTION_LABELS = {
     "report.cda_download": _("CDA du compte-rendu téléchargé"),
     "report.fhir_read": _("Compte-rendu lu par l'API FHIR"),
     "directory.fhir_read": _("Fiche d'un professionnel ou d'une structure lue par l'API FHIR"),
+    "consent.view": _("Consentement lu par l'API FHIR"),
+    "audit.fhir_read": _("Historique de la demande lu par l'API FHIR"),
     "report.dmp_written": _("Compte-rendu déposé pour le DMP (boîte d'envoi)"),
     "report.dmp_failed": _("Échec du versement au DMP"),
     "report.dmp_retry": _("Versement au DMP relancé"),

@@ -2,15 +2,17 @@
 CapabilityStatement (`views.metadata`), so the statement cannot promise what no handler does.
 
 Every read starts from the user-bound selectors: `case_for_user` / `cases_visible_to` for cases, and the people,
-organisations and reports of those cases only. What the caller may not see answers 404, as on the web.
+organisations, consents, form answers, reports and audit trails of those cases only. What the caller may not see
+answers 404, as on the web.
 """
 
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from django.db.models import Exists, OuterRef, Q
+from django.db.models import Exists, OuterRef, Prefetch, Q
 from django.http import Http404
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from teleexpertise.api.reports import ready_version_for, report_pdf_bytes
@@ -20,6 +22,8 @@ from teleexpertise.cases import selectors
 from teleexpertise.cases.models import Case
 from teleexpertise.directory.models import Organisation, Professional
 from teleexpertise.fhir import resources
+from teleexpertise.fhir.dates import DateValueError, parse_date_range
+from teleexpertise.patients.models import Consent
 from teleexpertise.reports.fhir_export import report_composition, report_document_reference
 from teleexpertise.reports.models import RenderedReport, ReportVersion
 
@@ -44,15 +48,26 @@ class SearchParam:
 
 
 @dataclass(frozen=True)
+class Include:
+    """An `_include` a search accepts: `name` is `<source type>:<search parameter>`; `related(row)` is the row of
+    the `target` type that a matched row points at (or None), rendered and audited as a read of that type."""
+
+    name: str
+    target: str
+    related: Callable
+
+
+@dataclass(frozen=True)
 class ResourceType:
     """One served resource type: `read(request, id)` answers one resource; `search_base(user)` the rows a search
-    starts from, narrowed by `params`, then `render(request, rows)`."""
+    starts from, narrowed by `params`, then `render(request, rows)`; `includes` the `_include` values it takes."""
 
     name: str
     read: Callable
     search_base: Callable | None = None
     render: Callable | None = None
     params: tuple[SearchParam, ...] = field(default=())
+    includes: tuple[Include, ...] = field(default=())
 
     @property
     def interactions(self) -> list[str]:
@@ -91,6 +106,24 @@ def _tokens(value: str, known) -> list[str]:
 
 def _by_reference(lookup: str, resource_type: str) -> Callable:
     return lambda rows, value: rows.filter(**{lookup: _reference_id(value, resource_type)})
+
+
+def _by_date(lookup: str) -> Callable:
+    """A FHIR date value with its prefix; repeated parameters narrow together (`ge…&lt…` is a range)."""
+
+    def apply(rows, value):
+        try:
+            return rows.filter(parse_date_range(value).filter(lookup))
+        except DateValueError as exc:
+            raise FhirError(400, "value", str(exc)) from None
+
+    return apply
+
+
+def _last_updated(lookup: str) -> SearchParam:
+    return SearchParam("_lastUpdated", "date", "when the resource last changed: prefixes eq, ne, gt, ge, lt, le and "
+                                               "partial dates (2026, 2026-01...); repeat it for a range",
+                       _by_date(lookup))
 
 
 # --- Audit ------------------------------------------------------------------------------------------------
@@ -168,21 +201,50 @@ _REQUESTER = SearchParam("requester", "reference", "Practitioner/<id>: the reque
 
 # --- Patient, Practitioner, Organization: the participants of visible cases ----------------------------
 
+def _audit_patient_read(request, row, how: str = "") -> None:
+    audit_log(actor=request.user, action="patient.view", kind=AuditEvent.Kind.READ, obj=row, patient=row,
+              ip=client_ip(request), summary=f"FHIR Patient{how}")
+
+
 def _read_patient(request, pk):
     row = selectors.patient_for_user(request.user, parse_id(pk))
-    audit_log(actor=request.user, action="patient.view", kind=AuditEvent.Kind.READ, obj=row, patient=row,
-              ip=client_ip(request), summary="FHIR Patient")
+    _audit_patient_read(request, row)
     return resources.patient(row)
 
 
-def _read_practitioner(request, pk):
-    pk = parse_id(pk)
-    if not selectors.cases_visible_to(request.user).filter(Q(requester_id=pk) | Q(expert_id=pk)).exists():
+def _visible_professionals(user):
+    """The requesters and experts of the cases this user sees: the only professionals the facade shows them
+    (Practitioner and PractitionerRole alike). The directory page is not widened into the API: a national
+    directory export is the ANS's own service, and a search without filter here would be one."""
+    visible = selectors.cases_visible_to(user)
+    participants = Q(pk__in=visible.values("requester_id")) | Q(pk__in=visible.values("expert_id"))
+    return (Professional.objects.filter(participants)
+            .select_related("profession", "specialty", "organisation").order_by("last_name", "first_name", "pk"))
+
+
+def _visible_professional(request, pk, resource_type: str):
+    pro = next(iter(_visible_professionals(request.user).filter(pk=parse_id(pk))), None)
+    if pro is None:
         raise Http404
-    pro = Professional.objects.get(pk=pk)
-    audit_log(actor=request.user, action="directory.fhir_read", kind=AuditEvent.Kind.READ, obj=pro,
-              ip=client_ip(request), summary="FHIR Practitioner")
-    return resources.practitioner(pro)
+    _audit_directory_read(request, pro, resource_type)
+    return pro
+
+
+def _audit_directory_read(request, obj, resource_type: str, how: str = "") -> None:
+    audit_log(actor=request.user, action="directory.fhir_read", kind=AuditEvent.Kind.READ, obj=obj,
+              ip=client_ip(request), summary=f"FHIR {resource_type}{how}")
+
+
+def _read_practitioner(request, pk):
+    return resources.practitioner(_visible_professional(request, pk, "Practitioner"))
+
+
+def _read_practitioner_role(request, pk):
+    return resources.practitioner_role(_visible_professional(request, pk, "PractitionerRole"))
+
+
+def _render_practitioner_roles(request, rows):
+    return [resources.practitioner_role(pro) for pro in rows]
 
 
 def _read_organization(request, pk):
@@ -191,8 +253,7 @@ def _read_organization(request, pk):
     if not visible.filter(Q(requester__organisation_id=pk) | Q(expert__organisation_id=pk)).exists():
         raise Http404
     org = Organisation.objects.get(pk=pk)
-    audit_log(actor=request.user, action="directory.fhir_read", kind=AuditEvent.Kind.READ, obj=org,
-              ip=client_ip(request), summary="FHIR Organization")
+    _audit_directory_read(request, org, "Organization")
     return resources.organization(org)
 
 
@@ -211,7 +272,9 @@ def _ready_versions(user):
 
 
 def _with_id(resource, version):
+    """The version's id, and its signature as the last change: a signed version is never rewritten."""
     resource.id = str(version.pk)
+    resource.meta = {"lastUpdated": timezone.localtime(version.signed_at).isoformat(timespec="seconds")}
     return resource
 
 
@@ -251,7 +314,125 @@ _REPORT_PATIENT = SearchParam("patient", "reference", "Patient/<id>: the signed 
                               _by_reference("case__patient_id", "Patient"))
 
 
+# --- Consent: the consent recorded on a visible case ----------------------------------------------------
+
+def _visible_consents(user):
+    visible = selectors.cases_visible_to(user)
+    return (Consent.objects.filter(pk__in=visible.values("consent_id"))
+            .select_related("patient", "informed_by")
+            .prefetch_related(Prefetch("cases", queryset=visible.order_by("created_at", "pk"), to_attr="visible"))
+            .order_by("-recorded_at", "pk"))
+
+
+def _read_consent(request, pk):
+    row = next(iter(_visible_consents(request.user).filter(pk=parse_id(pk))), None)
+    if row is None:
+        raise Http404
+    audit_log(actor=request.user, action="consent.view", kind=AuditEvent.Kind.READ, obj=row, patient=row.patient,
+              case=row.visible[0], ip=client_ip(request), summary="FHIR Consent")
+    return resources.consent(row, row.visible)
+
+
+def _render_consents(request, rows):
+    return [resources.consent(row, row.visible) for row in rows]
+
+
+# --- QuestionnaireResponse: the structured form's answers, one a case (the case's id) ---------------------
+
+def _visible_responses(user):
+    return _visible_cases(user).filter(request_form__isnull=False).select_related("request_form")
+
+
+def _read_questionnaire_response(request, pk):
+    case = selectors.case_for_user(request.user, parse_id(pk))
+    if case.request_form_id is None:
+        raise Http404
+    _audit_case_read(request, case, "QuestionnaireResponse")
+    return resources.questionnaire_response(case)
+
+
+def _render_questionnaire_responses(request, rows):
+    return [resources.questionnaire_response(case) for case in rows]
+
+
+# --- AuditEvent: the trail of a visible case, as its page shows it ---------------------------------------
+# The case page shows its timeline and its access history to everyone who may open the case; the facade serves
+# the same rows, and only rows bound to a case (the rest of the trail is the staff's, in the admin).
+
+def _visible_audit_events(user):
+    return (AuditEvent.objects.filter(case_id__in=selectors.cases_visible_to(user).values("pk"))
+            .order_by("-at", "-id"))
+
+
+def _render_audit_events(request, rows):
+    actors = {pro.user_id: pro for pro in Professional.objects.filter(
+        user_id__in={event.actor_id for event in rows if event.actor_id is not None})}
+    return [resources.audit_event(event, actors.get(event.actor_id), detailed=request.user.is_staff)
+            for event in rows]
+
+
+def _read_audit_event(request, pk):
+    if not pk.isdigit():
+        raise Http404
+    event = AuditEvent.objects.filter(pk=int(pk), case_id__isnull=False).first()
+    if event is None:
+        raise Http404
+    case = selectors.case_for_user(request.user, event.case_id)
+    audit_log(actor=request.user, action="audit.fhir_read", kind=AuditEvent.Kind.READ, obj=event, case=case,
+              ip=client_ip(request), summary="FHIR AuditEvent")
+    return _render_audit_events(request, [event])[0]
+
+
+# --- _include: the participants of matched requests, rendered from the rows already read -------------------
+
+def _include_patient(request, patient):
+    _audit_patient_read(request, patient, " (_include)")
+    return resources.patient(patient)
+
+
+def _include_practitioner(request, pro):
+    _audit_directory_read(request, pro, "Practitioner", " (_include)")
+    return resources.practitioner(pro)
+
+
+def _include_service_request(request, case):
+    _audit_case_read(request, case, "ServiceRequest (_include)")
+    return resources.service_request(case)
+
+
+INCLUDED = {"Patient": _include_patient, "Practitioner": _include_practitioner,
+            "ServiceRequest": _include_service_request}
+
+
+def included(request, resource_type: ResourceType, names: set[str], rows) -> list:
+    """The resources the matched rows point at through the `_include`s asked for, each once (a requester of
+    several matched requests is sent once), each audited as a read. Matched rows are visible cases, so what
+    they point at is what the caller may read."""
+    seen, found = set(), []
+    for include in resource_type.includes:
+        if include.name not in names:
+            continue
+        for row in rows:
+            target = include.related(row)
+            if target is not None and (include.target, target.pk) not in seen:
+                seen.add((include.target, target.pk))
+                found.append(INCLUDED[include.target](request, target))
+    return found
+
+
 # --- The declaration table ------------------------------------------------------------------------------
+
+def _case_patient(case):
+    return case.patient
+
+
+def _case_requester(case):
+    return case.requester
+
+
+def _case_expert(case):
+    return case.expert
+
 
 RESOURCES: tuple[ResourceType, ...] = (
     ResourceType("ServiceRequest", _read_service_request, _visible_cases, _render_service_requests, (
@@ -260,6 +441,11 @@ RESOURCES: tuple[ResourceType, ...] = (
         _REQUESTER,
         SearchParam("performer", "reference", "Practitioner/<id>: the requests addressed to this expert",
                     _by_reference("expert_id", "Practitioner")),
+        _last_updated("updated_at"),
+    ), (
+        Include("ServiceRequest:subject", "Patient", _case_patient),
+        Include("ServiceRequest:requester", "Practitioner", _case_requester),
+        Include("ServiceRequest:performer", "Practitioner", _case_expert),  # a network's pool is no resource
     )),
     ResourceType("Task", _read_task, lambda user: _with_report_started(_visible_cases(user)), _render_tasks, (
         _PATIENT,
@@ -268,13 +454,45 @@ RESOURCES: tuple[ResourceType, ...] = (
         _REQUESTER,
         SearchParam("owner", "reference", "Practitioner/<id>: the work items of this expert",
                     _by_reference("expert_id", "Practitioner")),
+        _last_updated("updated_at"),
+    ), (
+        Include("Task:patient", "Patient", _case_patient),
+        Include("Task:requester", "Practitioner", _case_requester),
+        Include("Task:owner", "Practitioner", _case_expert),
+        Include("Task:focus", "ServiceRequest", lambda case: case),  # the request shares the case's row
     )),
     ResourceType("Patient", _read_patient),
     ResourceType("Practitioner", _read_practitioner),
+    ResourceType("PractitionerRole", _read_practitioner_role, _visible_professionals, _render_practitioner_roles, (
+        SearchParam("practitioner", "reference", "Practitioner/<id>: this practitioner's role",
+                    _by_reference("pk", "Practitioner")),
+    )),
     ResourceType("Organization", _read_organization),
-    ResourceType("Composition", _read_composition, _signed_versions, _render_compositions, (_REPORT_PATIENT,)),
+    ResourceType("Consent", _read_consent, _visible_consents, _render_consents, (
+        SearchParam("patient", "reference", "Patient/<id>: the consents this patient gave, refused or could not "
+                                            "give", _by_reference("patient_id", "Patient")),
+        _last_updated("recorded_at"),
+    )),
+    ResourceType("QuestionnaireResponse", _read_questionnaire_response, _visible_responses,
+                 _render_questionnaire_responses, (
+                     SearchParam("patient", "reference", "Patient/<id>: the form answers about this patient",
+                                 _by_reference("patient_id", "Patient")),
+                     SearchParam("based-on", "reference", "ServiceRequest/<id>: the form answers of this request",
+                                 _by_reference("pk", "ServiceRequest")),
+                     _last_updated("updated_at"),
+                 )),
+    ResourceType("Composition", _read_composition, _signed_versions, _render_compositions,
+                 (_REPORT_PATIENT, _last_updated("signed_at"))),
     ResourceType("DocumentReference", _read_document_reference, _ready_versions, _render_document_references,
-                 (_REPORT_PATIENT,)),
+                 (_REPORT_PATIENT, _last_updated("signed_at"))),
+    ResourceType("AuditEvent", _read_audit_event, _visible_audit_events, _render_audit_events, (
+        SearchParam("entity", "reference", "ServiceRequest/<id>: the trail of this request",
+                    _by_reference("case_id", "ServiceRequest")),
+        SearchParam("patient", "reference", "Patient/<id>: the trail of the requests about this patient",
+                    _by_reference("patient_id", "Patient")),
+        SearchParam("date", "date", "when the event was recorded (same prefixes as _lastUpdated)", _by_date("at")),
+        _last_updated("at"),
+    )),
 )
 
 # Result parameters every search accepts (listed in the statement with the resource's own parameters).

@@ -5,14 +5,25 @@ from this server. The report's own resources (Composition, DocumentReference) co
 which names people by national identifiers because those documents leave the platform.
 """
 
+import copy
+
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from fhir.resources.R4B.auditevent import AuditEvent
+from fhir.resources.R4B.consent import Consent
 from fhir.resources.R4B.organization import Organization
 from fhir.resources.R4B.patient import Patient as FhirPatient
 from fhir.resources.R4B.practitioner import Practitioner
+from fhir.resources.R4B.practitionerrole import PractitionerRole
+from fhir.resources.R4B.questionnaireresponse import QuestionnaireResponse
 from fhir.resources.R4B.servicerequest import ServiceRequest
 from fhir.resources.R4B.task import Task
 
+from teleexpertise.audit.labels import action_label
+from teleexpertise.cases import questionnaires
 from teleexpertise.cases.models import Case
+from teleexpertise.core.templatetags.platform import actor_name
+from teleexpertise.patients.models import Consent as ConsentRecord
 from teleexpertise.reports import codes
 
 S = Case.State
@@ -21,6 +32,12 @@ FINESS_SYSTEM = "http://finess.sante.gouv.fr"
 INS_NIR_SYSTEM = f"urn:oid:{codes.OID_INS_NIR}"
 IDNATPS_SYSTEM = f"urn:oid:{codes.OID_IDNATPS}"
 IDNATSTRUCT_SYSTEM = f"urn:oid:{codes.OID_IDNATSTRUCT}"
+# The national code systems of the ANS terminology server (the URLs its FHIR profiles use).
+TRE_G15_SYSTEM = "https://mos.esante.gouv.fr/NOS/TRE_G15-ProfessionSante/FHIR/TRE-G15-ProfessionSante"
+TRE_R38_SYSTEM = "https://mos.esante.gouv.fr/NOS/TRE_R38-SpecialiteOrdinale/FHIR/TRE-R38-SpecialiteOrdinale"
+# The platform's own extensions and code systems: the same on every deployment, unlike the PLATFORM_OID arcs.
+PLATFORM_FHIR = "https://teleexpertise.fr/fhir"
+EXTENSION = f"{PLATFORM_FHIR}/StructureDefinition"
 
 # A case's state as the request's status: the request lives until answered, and ends revoked when it was
 # declined or withdrawn without an answer.
@@ -156,3 +173,168 @@ def organization(org) -> Organization:
         "resourceType": "Organization", "id": str(org.pk), "identifier": identifiers, "active": True,
         "name": org.name, "address": [address] if len(address) > 1 else [],
     }))
+
+
+def practitioner_role(pro) -> PractitionerRole:
+    """The one role a professional holds here: profession (TRE_G15), specialty (TRE_R38), structure, MSSanté
+    address. Same id as the Practitioner: the directory keeps one activity a professional."""
+    specialty = [{"coding": [{"system": TRE_R38_SYSTEM, "code": pro.specialty.code,
+                              "display": pro.specialty.label}]}] if pro.specialty_id else []
+    organisation = pro.organisation
+    return PractitionerRole.model_validate(_clean({
+        "resourceType": "PractitionerRole", "id": str(pro.pk), "active": True,
+        "practitioner": _practitioner_ref(pro),
+        "organization": reference("Organization", organisation, organisation.name) if organisation else None,
+        "code": [{"coding": [{"system": TRE_G15_SYSTEM, "code": pro.profession.code,
+                              "display": pro.profession.label}]}],
+        "specialty": specialty,
+        "telecom": [{"system": "email", "value": pro.mssante_email, "use": "work"}] if pro.mssante_email else [],
+    }))
+
+
+# --- Consent ---------------------------------------------------------------------------------------------
+
+_C = ConsentRecord.Status
+# "impossible" is served as an active permit: the record is what the platform acts on (the request may be sent,
+# as the law allows in an emergency or when the patient cannot express a will); the patient gave nothing, so it
+# has no performer, and the policy rule and the reason extension say which exception applies.
+CONSENT_STATUS = {_C.GIVEN: "active", _C.REFUSED: "rejected", _C.IMPOSSIBLE: "active"}
+CONSENT_PROVISION = {_C.GIVEN: "permit", _C.REFUSED: "deny", _C.IMPOSSIBLE: "permit"}
+CONSENT_INFORMED_BY = f"{EXTENSION}/consent-informed-by"
+CONSENT_INFORMATION = f"{EXTENSION}/consent-information"
+CONSENT_IMPOSSIBLE_REASON = f"{EXTENSION}/consent-impossible-reason"
+CONSENT_IMPOSSIBLE_REASONS = f"{PLATFORM_FHIR}/CodeSystem/consent-impossible-reason"
+_INFORMATION_ITEMS = {"interest": "explained_interest", "practicalities": "explained_practicalities",
+                      "right-to-refuse": "explained_right_to_refuse"}
+
+
+def _consent_performer(row) -> list[dict]:
+    """Who expressed the choice: the patient or their legal representative (no RelatedPerson resource here)."""
+    if row.given_by == ConsentRecord.GivenBy.PATIENT:
+        return [_patient_ref(row.patient)]
+    if row.given_by == ConsentRecord.GivenBy.REPRESENTATIVE:
+        return [{"type": "RelatedPerson", "display": row.representative_name or str(row.get_given_by_display())}]
+    return []
+
+
+def _consent_extensions(row) -> list[dict]:
+    extensions = [
+        {"url": CONSENT_INFORMED_BY, "valueReference": _practitioner_ref(row.informed_by)},
+        {"url": CONSENT_INFORMATION, "extension": [{"url": item, "valueBoolean": getattr(row, name)}
+                                                   for item, name in _INFORMATION_ITEMS.items()]},
+    ]
+    if row.status == _C.IMPOSSIBLE:
+        extensions.append({"url": CONSENT_IMPOSSIBLE_REASON, "valueCodeableConcept": _clean({
+            "coding": [{"system": CONSENT_IMPOSSIBLE_REASONS, "code": row.impossible_reason,
+                        "display": str(row.get_impossible_reason_display())}] if row.impossible_reason else [],
+            "text": row.impossible_detail or str(row.get_impossible_reason_display())})})
+    return extensions
+
+
+def consent(row, cases) -> Consent:
+    """The patient's consent to the tele-expertise (`treatment` scope: consent to a care act), recorded by the
+    requester; `cases` are the requests it was recorded for, as the provision's data."""
+    if row.status == _C.IMPOSSIBLE:
+        rule = _("Consentement impossible à recueillir : demande envoyée au titre de l'urgence ou de l'impossibilité "
+                 "(code de la santé publique, art. L1111-4).")
+    else:
+        rule = _("Consentement libre et éclairé du patient à l'acte de téléexpertise (code de la santé publique, "
+                 "art. L1111-4).")
+    return Consent.model_validate(_clean({
+        "resourceType": "Consent", "id": str(row.pk), "meta": {"lastUpdated": _instant(row.recorded_at)},
+        "extension": _consent_extensions(row),
+        "status": CONSENT_STATUS[row.status],
+        "scope": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/consentscope", "code": "treatment",
+                              "display": "Treatment"}]},
+        "category": [{"coding": [{"system": "http://loinc.org", "code": "59284-0", "display": "Patient Consent"}]}],
+        "patient": _patient_ref(row.patient), "dateTime": _instant(row.informed_at),
+        "performer": _consent_performer(row),
+        "policyRule": {"text": rule},
+        "provision": _clean({
+            "type": CONSENT_PROVISION[row.status],
+            "purpose": [{"system": "http://terminology.hl7.org/CodeSystem/v3-ActReason", "code": "TREAT",
+                         "display": "treatment"}],
+            "data": [{"meaning": "related", "reference": reference("ServiceRequest", case)} for case in cases],
+        }),
+    }))
+
+
+# --- QuestionnaireResponse -------------------------------------------------------------------------------
+
+def _form_canonical(form) -> str:
+    """The form's canonical URL (url|version); a form saved without a url is named by its row's UUID."""
+    return questionnaires.canonical(form.questionnaire) or f"urn:uuid:{form.pk}"
+
+
+def questionnaire_response(case) -> QuestionnaireResponse:
+    """The structured form's answers stored on the case, served at the case's id. What the stored JSON does not
+    say (the form, the patient, the request, the author) is added from the case; what it says is kept."""
+    data = copy.deepcopy(case.questionnaire_response)
+    data["id"] = str(case.pk)  # one response a case, at the case's address whatever the JSON carried
+    data["meta"] = {**data.get("meta", {}), "lastUpdated": _instant(case.updated_at)}
+    data.setdefault("questionnaire", _form_canonical(case.request_form))
+    data.setdefault("subject", _patient_ref(case.patient))
+    data.setdefault("author", _practitioner_ref(case.requester))
+    data.setdefault("authored", _instant(case.submitted_at or case.updated_at))
+    request = reference("ServiceRequest", case)
+    based_on = data.setdefault("basedOn", [])
+    if request["reference"] not in {ref.get("reference") for ref in based_on}:
+        based_on.append(request)
+    return QuestionnaireResponse.model_validate(data)
+
+
+# --- AuditEvent ------------------------------------------------------------------------------------------
+
+AUDIT_ACTIONS = f"{PLATFORM_FHIR}/CodeSystem/audit-action"
+_DCM = "http://dicom.nema.org/resources/ontology/DCM"
+_ENTITY_TYPE = "http://terminology.hl7.org/CodeSystem/audit-entity-type"
+_OBJECT_ROLE = "http://terminology.hl7.org/CodeSystem/object-role"
+# The audited object, when it is something this facade serves (the case and its patient are entities anyway).
+_OBJECT_TYPES = {"patients.consent": "Consent", "reports.reportversion": "Composition",
+                 "directory.professional": "Practitioner", "directory.organisation": "Organization"}
+
+
+def _audit_agent(event, actor, *, detailed: bool) -> dict:
+    """The user who acted, by name as the case page shows them (never their e-mail), with their national id when
+    they are a professional; "système" for the platform's jobs. Addresses only for staff, as in the admin."""
+    if actor is not None and actor.national_id:
+        who = {"identifier": {"system": IDNATPS_SYSTEM, "value": actor.national_id},
+               "display": actor_name(event.actor_label)}
+    else:
+        who = {"display": actor_name(event.actor_label)}
+    network = {"address": event.ip, "type": "2"} if detailed and event.ip else None
+    return _clean({"who": who, "requestor": event.actor_id is not None, "network": network})
+
+
+def _audit_entities(event, *, detailed: bool) -> list[dict]:
+    describe = detailed or event.kind != event.Kind.READ  # the case page lists reads without their summary
+    entities = [_clean({
+        "what": {"reference": f"ServiceRequest/{event.case_id}"},
+        "type": {"system": _ENTITY_TYPE, "code": "2", "display": "System Object"},
+        "role": {"system": _OBJECT_ROLE, "code": "4", "display": "Domain Resource"},
+        "description": event.summary if describe else "",
+    })]
+    if event.patient_id:
+        entities.append({"what": {"reference": f"Patient/{event.patient_id}"},
+                         "type": {"system": _ENTITY_TYPE, "code": "1", "display": "Person"},
+                         "role": {"system": _OBJECT_ROLE, "code": "1", "display": "Patient"}})
+    if event.object_type in _OBJECT_TYPES and event.object_id:
+        entities.append({"what": {"reference": f"{_OBJECT_TYPES[event.object_type]}/{event.object_id}"},
+                         "type": {"system": _ENTITY_TYPE, "code": "2", "display": "System Object"}})
+    return entities
+
+
+def audit_event(event, actor, *, detailed: bool) -> AuditEvent:
+    """One row of a case's trail: `actor` is the acting user's professional (or None), `detailed` adds what only
+    staff see in the admin (the IP address, the summary of reads)."""
+    return AuditEvent.model_validate({
+        "resourceType": "AuditEvent", "id": str(event.pk), "meta": {"lastUpdated": _instant(event.at)},
+        "type": {"system": _DCM, "code": "110110", "display": "Patient Record"},
+        "subtype": [{"system": AUDIT_ACTIONS, "code": event.action, "display": action_label(event.action)}],
+        "action": event.kind, "recorded": _instant(event.at),
+        "agent": [_audit_agent(event, actor, detailed=detailed)],
+        "source": {"observer": {"display": "Téléexpertise"},
+                   "type": [{"system": "http://terminology.hl7.org/CodeSystem/security-source-type", "code": "4",
+                             "display": "Application Server"}]},
+        "entity": _audit_entities(event, detailed=detailed),
+    })

@@ -6,7 +6,6 @@ conventions, and the OpenAPI document of /api/ has nothing to say about them.
 
 import functools
 import re
-from urllib.parse import urlencode
 
 from django.conf import settings
 from django.http import Http404, HttpResponse
@@ -22,7 +21,7 @@ from teleexpertise.api.errors import ApiError
 from teleexpertise.api.services import CallerError, token_authenticate
 from teleexpertise.audit.models import AuditEvent
 from teleexpertise.audit.services import audit_log, client_ip
-from teleexpertise.fhir.handlers import RESOURCES, FhirError, ResourceType, search_params
+from teleexpertise.fhir.handlers import RESOURCES, FhirError, ResourceType, included, search_params
 
 MEDIA_TYPE = "application/fhir+json"
 FHIR_VERSION = "4.3.0"  # the R4B models every resource is validated with
@@ -114,43 +113,73 @@ def _base_url(request) -> str:
     return f"{settings.SITE_URL.rstrip('/')}/fhir"
 
 
+def _includes(request, resource_type: ResourceType) -> set[str]:
+    """The `_include` values asked for, as declared names; `Type:param:Target` names its target explicitly. One
+    that is not declared is refused, like an unknown parameter: silently leaving it out would answer less."""
+    declared = {include.name: include.target for include in resource_type.includes}
+    names, unknown = set(), []
+    for value in request.GET.getlist("_include"):
+        source, _colon, rest = value.partition(":")
+        param, _colon, target = rest.partition(":")
+        name = f"{source}:{param}"
+        if name in declared and target in ("", declared[name]):
+            names.add(name)
+        else:
+            unknown.append(value)
+    if unknown:
+        raise FhirError(400, "not-supported", _("Inclusion non prise en charge : %(values)s. Valeurs possibles : "
+                                                "%(known)s.") % {"values": ", ".join(unknown),
+                                                                "known": ", ".join(declared)})
+    return names
+
+
 def search_view(resource_type: ResourceType):
     declared = {param.name: param for param in search_params(resource_type)}
+    accepted = set(declared) | {"_format"} | ({"_include"} if resource_type.includes else set())
 
     @fhir_view
     def search(request):
         _authenticate(request)
-        unknown = sorted(set(request.GET) - set(declared) - {"_format"})
+        unknown = sorted(set(request.GET) - accepted)
         if unknown:  # an ignored filter would widen the answer silently: refuse it (FHIR "strict" handling)
             raise FhirError(400, "not-supported", _("Paramètre de recherche non pris en charge : %(names)s.")
                             % {"names": ", ".join(unknown)})
+        includes = _includes(request, resource_type)
         rows = resource_type.search_base(request.user)
-        for name, value in request.GET.items():
-            if name in declared:
-                rows = declared[name].apply(rows, value)
+        for name in request.GET:
+            for value in request.GET.getlist(name) if name in declared else ():
+                rows = declared[name].apply(rows, value)  # a repeated parameter narrows again (FHIR's AND)
         count = _number(request, "_count", DEFAULT_COUNT, MAX_COUNT)
         offset = _number(request, "_offset", 0, 10**9)
         audit_log(actor=request.user, action="case.list", kind=AuditEvent.Kind.READ, ip=client_ip(request),
                   summary=f"FHIR {resource_type.name}?{request.GET.urlencode()}"[:255])
         total = rows.count()
-        found = resource_type.render(request, list(rows[offset:offset + count]))
-        return respond(_bundle(request, resource_type, found, total, offset, count))
+        page = list(rows[offset:offset + count])
+        found = resource_type.render(request, page)
+        return respond(_bundle(request, resource_type, found, included(request, resource_type, includes, page),
+                               total, offset, count))
 
     return search
 
 
-def _bundle(request, resource_type, found, total, offset, count) -> Bundle:
+def _entry(base: str, resource, mode: str) -> dict:
+    return {"fullUrl": f"{base}/{resource.get_resource_type()}/{resource.id}", "resource": resource,
+            "search": {"mode": mode}}
+
+
+def _bundle(request, resource_type, found, extra, total, offset, count) -> Bundle:
+    """Matches first, then what `_include` added (`search.mode` include); `total` counts matches only."""
     base = _base_url(request)
-    query = {key: value for key, value in request.GET.items() if key != "_offset"}
     links = [{"relation": "self", "url": f"{base}/{resource_type.name}?{request.GET.urlencode()}"}]
     if offset + count < total:
-        links.append({"relation": "next",
-                      "url": f"{base}/{resource_type.name}?{urlencode({**query, '_offset': offset + count})}"})
+        following = request.GET.copy()  # keeps repeated parameters (_lastUpdated ranges, several _include)
+        following["_offset"] = str(offset + count)
+        links.append({"relation": "next", "url": f"{base}/{resource_type.name}?{following.urlencode()}"})
     return Bundle.model_validate({
         "resourceType": "Bundle", "type": "searchset", "total": total, "link": links,
         "timestamp": timezone.localtime().isoformat(timespec="seconds"),
-        "entry": [{"fullUrl": f"{base}/{resource_type.name}/{resource.id}", "resource": resource,
-                   "search": {"mode": "match"}} for resource in found],
+        "entry": [_entry(base, resource, "match") for resource in found]
+        + [_entry(base, resource, "include") for resource in extra],
     })
 
 
@@ -161,6 +190,8 @@ def capability_statement() -> CapabilityStatement:
         "interaction": [{"code": code} for code in resource_type.interactions],
         **({"searchParam": [{"name": p.name, "type": p.type, "documentation": p.documentation}
                             for p in search_params(resource_type)]} if resource_type.search_base else {}),
+        **({"searchInclude": [include.name for include in resource_type.includes]}
+           if resource_type.includes else {}),
     } for resource_type in RESOURCES]
     return CapabilityStatement.model_validate({
         "resourceType": "CapabilityStatement", "status": "active", "kind": "instance",
