@@ -7,12 +7,17 @@ import hmac
 import ipaddress
 import json
 import socket
+import ssl
 import threading
 import time
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 from django.core import mail
 from django.test import Client
 from django.utils import timezone
@@ -24,7 +29,7 @@ from teleexpertise.cases.models import Case
 from teleexpertise.directory.models import Network, NetworkMembership, Organisation
 from teleexpertise.reports.services import report_save_draft, report_sign
 from teleexpertise.webhooks import delivery, tasks
-from teleexpertise.webhooks.events import deliveries_create, event_payload
+from teleexpertise.webhooks.events import case_events_muted, deliveries_create, event_payload
 from teleexpertise.webhooks.models import (
     ACTION_EVENTS,
     EVENT_TYPES,
@@ -78,8 +83,10 @@ class Receiver:
 
         return Handler
 
-    def start(self):
+    def start(self, tls: ssl.SSLContext | None = None):
         self._server = ThreadingHTTPServer(("127.0.0.1", self.port), self._handler())
+        if tls is not None:
+            self._server.socket = tls.wrap_socket(self._server.socket, server_side=True)
         self._server.daemon_threads = True
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
 
@@ -433,6 +440,55 @@ def test_only_public_https_addresses_outside_development(cast, receiver, setting
         row = WebhookDelivery.objects.filter(subscription_id=subscription["id"]).order_by("-created_at").first()
         assert row.status == D.PENDING and row.last_error.startswith(error), row.last_error
     assert len(receiver.requests) == before
+
+
+def _certificate_for_localhost(folder) -> tuple[str, str]:
+    """A self-signed certificate for the name localhost (certificate and key files)."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+    now = datetime.now(UTC)
+    certificate = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+                   .serial_number(x509.random_serial_number())
+                   .not_valid_before(now - timedelta(minutes=5)).not_valid_after(now + timedelta(days=1))
+                   .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]), critical=False)
+                   .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+                   .sign(key, hashes.SHA256()))
+    cert_path, key_path = folder / "localhost.pem", folder / "localhost.key"
+    cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return str(cert_path), str(key_path)
+
+
+def test_https_receivers_certificate_is_verified_against_the_name(cast, receiver_down, tmp_path, monkeypatch,
+                                                                   django_capture_on_commit_callbacks):
+    cert, key = _certificate_for_localhost(tmp_path)
+    tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    tls.load_cert_chain(cert, key)
+    receiver_down.start(tls=tls)
+    _client, api = _bearer(cast.hospital)
+    subscription = _subscribe(api, f"https://localhost:{receiver_down.port}/hook", events=["case.submitted"])
+    with django_capture_on_commit_callbacks(execute=True):
+        cast.new_case()
+    refused = WebhookDelivery.objects.get()
+    assert refused.status == D.PENDING and "CERTIFICATE_VERIFY_FAILED" in refused.last_error
+    assert receiver_down.requests == []
+
+    monkeypatch.setenv("SSL_CERT_FILE", cert)  # the platform's machine now trusts this certificate
+    tasks.send_webhook_delivery.call_local(refused.pk, now=refused.next_attempt_at)
+    refused.refresh_from_db()
+    assert refused.status == D.DELIVERED
+    (request,) = receiver_down.requests
+    assert request["headers"]["Host"] == f"localhost:{receiver_down.port}"
+    verify(request, subscription["secret"])
+
+
+def test_replaying_history_sends_no_event(cast, receiver, django_capture_on_commit_callbacks):
+    _client, api = _bearer(cast.hospital)
+    _subscribe(api, receiver.url)
+    with case_events_muted(), django_capture_on_commit_callbacks(execute=True):
+        cast.case_in("accepted")
+    assert not WebhookDelivery.objects.exists() and receiver.requests == []
 
 
 # --- The REST endpoints -------------------------------------------------------------------------------------

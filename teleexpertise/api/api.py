@@ -13,6 +13,7 @@ from teleexpertise.api.errors import ApiError, Error
 from teleexpertise.api.reports import router as reports_router
 from teleexpertise.api.webhooks import router as webhooks_router
 from teleexpertise.audit.services import client_ip
+from teleexpertise.webhooks.models import EVENT_TYPES
 
 DESCRIPTION = """Tele-expertise requests, from the requester's draft to the expert's signed report.
 
@@ -25,19 +26,17 @@ Scopes: `cases:read`, `cases:write`, `reports:write`, and `webhooks:manage` (org
 are `{"code", "message", "fields"}`; messages are French unless `Accept-Language: en`. A case that is not the
 caller's answers 404.
 
-**Webhooks** (organisation clients, scope `webhooks:manage`, no `X-On-Behalf-Of`): `POST /api/webhooks` subscribes an
-https address to case events (`case.created`, `case.submitted`, `case.claimed`, `case.assigned`, `case.acknowledged`,
-`case.accepted`, `case.information_requested`, `case.information_provided`, `case.declined`, `case.transferred`,
-`case.answered`, `case.report_amended`, `case.closed`, `case.withdrawn`) of the cases the organisation's
-professionals see. Each event is POSTed as JSON `{"id", "type", "occurred_at", "case": {"id", "reference", "state",
-"links"}}` — no patient data: read the case with a token — with the headers `X-Teleexpertise-Event`,
-`X-Teleexpertise-Delivery` (the same on every retry: deduplicate on it), `X-Teleexpertise-Timestamp` (Unix
-seconds) and `X-Teleexpertise-Signature: sha256=<hex HMAC-SHA256 of "<timestamp>.<body>" keyed by the
-webhook's secret>`. Verify the signature over the raw body with a constant-time comparison and refuse a timestamp
-more than 5 minutes from your clock. Answer 2xx within 10 s; anything else is retried after 1 min, 5 min, 30 min,
-2 h and 12 h, then failed; a webhook whose 10 deliveries in a row failed is disabled (`PATCH` it with
-`{"active": true}` to turn it back on). The delivery log: `GET /api/webhooks/{id}/deliveries`.
-"""
+**Webhooks** (organisation clients, scope `webhooks:manage`, no `X-On-Behalf-Of`): `POST /api/webhooks` subscribes
+an https address to case events (EVENT_TYPES) of the cases the organisation's professionals see. Each event is
+POSTed as JSON `{"id", "type", "occurred_at", "case": {"id", "reference", "state", "links"}}` — no patient data:
+read the case with a token — with the headers `X-Teleexpertise-Event`, `X-Teleexpertise-Delivery` (the same on
+every retry: deduplicate on it), `X-Teleexpertise-Timestamp` (Unix seconds) and `X-Teleexpertise-Signature:
+sha256=<hex HMAC-SHA256 of "<timestamp>.<body>" keyed by the webhook's secret>`. Verify the signature over the raw
+body with a constant-time comparison and refuse a timestamp more than 5 minutes from your clock. Answer 2xx within
+10 s; anything else is retried (by default after 1 min, 5 min, 30 min, 2 h and 12 h), then failed; a webhook whose
+deliveries keep failing (10 in a row by default) is disabled (`PATCH` it with `{"active": true}` to turn it back
+on). The delivery log: `GET /api/webhooks/{id}/deliveries`.
+""".replace("EVENT_TYPES", ", ".join(f"`{event}`" for event in EVENT_TYPES))
 
 api = NinjaAPI(title="Téléexpertise", version="1", description=DESCRIPTION, urls_namespace="api",
                auth=BearerToken(), throttle=[TokenRateThrottle()], docs_url="/docs", openapi_url="/openapi.json")

@@ -8,6 +8,8 @@ payload names the case and its state, never the patient, the question or any cli
 
 import logging
 import uuid
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import UTC
 
 from django.conf import settings
@@ -47,11 +49,24 @@ def _as_seen(case: Case) -> Case:
                 state=case.state)
 
 
+_events_enabled: ContextVar[bool] = ContextVar("case_events_enabled", default=True)
+
+
+@contextmanager
+def case_events_muted():
+    """No webhook events: for replaying history (demo data, imports), whose changes happen now but are not news."""
+    token = _events_enabled.set(False)
+    try:
+        yield
+    finally:
+        _events_enabled.reset(token)
+
+
 def case_event_emit(*, case: Case, action: str, occurred_at=None) -> None:
     """Record that `action` happened to `case` (its state now being the new one); deliveries are made only if
     the surrounding transaction commits. Actions that no event stands for are ignored."""
     event_type = ACTION_EVENTS.get(action)
-    if event_type is None:
+    if event_type is None or not _events_enabled.get():
         return
     payload = event_payload(event_type=event_type, case=case, occurred_at=occurred_at or timezone.now())
     seen = _as_seen(case)

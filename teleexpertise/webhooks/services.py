@@ -7,6 +7,7 @@ client act for no professional, so their audit events have no user and name the 
 import secrets
 
 from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
 from django.db import transaction
 from django.http import Http404
 from django.utils import timezone
@@ -55,6 +56,11 @@ def _clean(data: dict) -> dict:
     for name in ("description", "contact_email", "active"):
         if name in data:
             cleaned[name] = data[name].strip() if isinstance(data[name], str) else data[name]
+    if cleaned.get("contact_email"):
+        try:
+            validate_email(cleaned["contact_email"])
+        except ValidationError as exc:
+            errors["contact_email"] = exc.messages
     if errors:
         raise ValidationError(errors)
     return cleaned
