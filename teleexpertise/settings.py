@@ -54,6 +54,7 @@ INSTALLED_APPS = [
     "teleexpertise.documents",
     "teleexpertise.billing",
     "teleexpertise.api",
+    "teleexpertise.webhooks",
     "ninja",  # the API's interactive docs (Swagger UI) are served from its static files, not a CDN
 ]
 
@@ -199,6 +200,20 @@ PAGE_SIZE = env_int("PAGE_SIZE", 25)
 API_RATE_LIMIT = env_str("API_RATE_LIMIT", "1200/min")
 API_TOKEN_RATE_LIMIT = env_str("API_TOKEN_RATE_LIMIT", "30/min")
 API_CLIENT_TOKEN_SECONDS = env_int("API_CLIENT_TOKEN_SECONDS", 3600)
+# --- Webhooks (teleexpertise/webhooks, docs/webhooks.md): signed POSTs to organisation clients on case events.
+# A failed delivery is tried again after each of these delays (seconds), then marked failed; a subscription whose
+# WEBHOOK_DISABLE_AFTER deliveries in a row failed is disabled (audited, its contact told). http:// and non-public
+# addresses (127.0.0.1, private networks) are accepted only with WEBHOOK_ALLOW_LOCAL_TARGETS (default: DEBUG).
+try:
+    WEBHOOK_RETRY_DELAYS = [int(delay) for delay in env_list("WEBHOOK_RETRY_DELAYS", "60,300,1800,7200,43200")]
+except ValueError as exc:
+    raise ImproperlyConfigured("WEBHOOK_RETRY_DELAYS must be seconds separated by commas, e.g. 60,300,1800.") from exc
+WEBHOOK_TIMEOUT = env_int("WEBHOOK_TIMEOUT", 10)  # seconds to connect, and to wait for the answer
+WEBHOOK_DISABLE_AFTER = env_int("WEBHOOK_DISABLE_AFTER", 10)
+WEBHOOK_ALLOW_LOCAL_TARGETS = env_bool("WEBHOOK_ALLOW_LOCAL_TARGETS", DEBUG)
+if any(delay < 1 for delay in WEBHOOK_RETRY_DELAYS) or not 1 <= WEBHOOK_TIMEOUT <= 60 or WEBHOOK_DISABLE_AFTER < 1:
+    raise ImproperlyConfigured("WEBHOOK_RETRY_DELAYS must be positive seconds, WEBHOOK_TIMEOUT between 1 and 60 "
+                               "seconds and WEBHOOK_DISABLE_AFTER at least 1.")
 # Days after closing when the requester is asked what happened next (6 weeks).
 FOLLOW_UP_DELAY_DAYS = env_int("FOLLOW_UP_DELAY_DAYS", 42)
 if FOLLOW_UP_DELAY_DAYS < 1:

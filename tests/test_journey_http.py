@@ -163,13 +163,15 @@ def test_notification_emails_carry_no_clinical_content_and_can_be_muted(cast, dj
     from django.core import mail
 
     from teleexpertise.messaging.services import notification_emails_muted
+    from teleexpertise.webhooks.events import case_events_muted
 
     with django_capture_on_commit_callbacks(execute=True):
         case = cast.case_in("submitted")
     sent = [m for m in mail.outbox if case.reference in m.body]
     assert sent and all("DURAND" not in m.body and "Lésion" not in m.body for m in sent)
     mail.outbox.clear()
-    with notification_emails_muted(), django_capture_on_commit_callbacks(execute=True) as callbacks:
+    with (notification_emails_muted(), case_events_muted(),
+          django_capture_on_commit_callbacks(execute=True) as callbacks):
         cast.case_in("submitted")
     assert callbacks == []
     assert mail.outbox == []

@@ -11,7 +11,9 @@ from teleexpertise.api.auth import BearerToken, TokenEndpointThrottle, TokenRate
 from teleexpertise.api.cases import router as cases_router
 from teleexpertise.api.errors import ApiError, Error
 from teleexpertise.api.reports import router as reports_router
+from teleexpertise.api.webhooks import router as webhooks_router
 from teleexpertise.audit.services import client_ip
+from teleexpertise.webhooks.models import EVENT_TYPES
 
 DESCRIPTION = """Tele-expertise requests, from the requester's draft to the expert's signed report.
 
@@ -20,15 +22,28 @@ DESCRIPTION = """Tele-expertise requests, from the requester's draft to the expe
 - an *organisation client* gets short-lived tokens from `POST /api/oauth/token` (OAuth2 client credentials) and
   names, in `X-On-Behalf-Of`, the RPPS or ADELI number of the professional of its organisation it acts for.
 
-Scopes: `cases:read`, `cases:write`, `reports:write`. Errors are `{"code", "message", "fields"}`; messages are
-French unless `Accept-Language: en`. A case that is not the caller's answers 404.
-"""
+Scopes: `cases:read`, `cases:write`, `reports:write`, and `webhooks:manage` (organisation clients only). Errors
+are `{"code", "message", "fields"}`; messages are French unless `Accept-Language: en`. A case that is not the
+caller's answers 404.
+
+**Webhooks** (organisation clients, scope `webhooks:manage`, no `X-On-Behalf-Of`): `POST /api/webhooks` subscribes
+an https address to case events (EVENT_TYPES) of the cases the organisation's professionals see. Each event is
+POSTed as JSON `{"id", "type", "occurred_at", "case": {"id", "reference", "state", "links"}}` — no patient data:
+read the case with a token — with the headers `X-Teleexpertise-Event`, `X-Teleexpertise-Delivery` (the same on
+every retry: deduplicate on it), `X-Teleexpertise-Timestamp` (Unix seconds) and `X-Teleexpertise-Signature:
+sha256=<hex HMAC-SHA256 of "<timestamp>.<body>" keyed by the webhook's secret>`. Verify the signature over the raw
+body with a constant-time comparison and refuse a timestamp more than 5 minutes from your clock. Answer 2xx within
+10 s; anything else is retried (by default after 1 min, 5 min, 30 min, 2 h and 12 h), then failed; a webhook whose
+deliveries keep failing (10 in a row by default) is disabled (`PATCH` it with `{"active": true}` to turn it back
+on). The delivery log: `GET /api/webhooks/{id}/deliveries`.
+""".replace("EVENT_TYPES", ", ".join(f"`{event}`" for event in EVENT_TYPES))
 
 api = NinjaAPI(title="Téléexpertise", version="1", description=DESCRIPTION, urls_namespace="api",
                auth=BearerToken(), throttle=[TokenRateThrottle()], docs_url="/docs", openapi_url="/openapi.json")
 errors.install(api)
 api.add_router("", cases_router)
 api.add_router("", reports_router)
+api.add_router("", webhooks_router)
 
 
 @api.post("/oauth/token", auth=None, throttle=[TokenEndpointThrottle()], tags=["authentication"],

@@ -9,7 +9,7 @@ from ninja.security import HttpBearer
 from ninja.throttling import BaseThrottle
 
 from teleexpertise.api.errors import ApiError
-from teleexpertise.api.services import Caller, token_authenticate
+from teleexpertise.api.services import Caller, client_token_authenticate, token_authenticate
 
 
 class BearerToken(HttpBearer):
@@ -22,6 +22,14 @@ class BearerToken(HttpBearer):
             return None
         request.user = caller.user
         return caller
+
+
+class ClientBearerToken(HttpBearer):
+    """For the calls an organisation client makes about itself (its webhooks): no X-On-Behalf-Of, and the
+    request's user stays anonymous, since no professional acts."""
+
+    def authenticate(self, request, token):
+        return client_token_authenticate(token)
 
 
 def require(request, scope: str) -> Caller:

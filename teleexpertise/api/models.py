@@ -17,7 +17,11 @@ SCOPES = {
     "cases:read": gettext_lazy("Lire les demandes, leurs échanges, documents et comptes-rendus"),
     "cases:write": gettext_lazy("Créer et faire avancer les demandes (documents, messages, décisions, clôture)"),
     "reports:write": gettext_lazy("Rédiger et signer les comptes-rendus"),
+    "webhooks:manage": gettext_lazy("Gérer les webhooks du logiciel et lire leur journal d'envois"),
 }
+# Webhooks are an organisation's: a personal token cannot hold this scope.
+CLIENT_ONLY_SCOPES = frozenset({"webhooks:manage"})
+PERSONAL_SCOPES = {scope: label for scope, label in SCOPES.items() if scope not in CLIENT_ONLY_SCOPES}
 
 
 class ApiClient(models.Model):

@@ -10,6 +10,7 @@ from teleexpertise.cases.models import Answer, Case, ClosingSurvey
 from teleexpertise.documents.models import Document
 from teleexpertise.patients.models import Consent, Patient
 from teleexpertise.reports.models import ReportVersion
+from teleexpertise.webhooks.models import EVENT_TYPES, WebhookDelivery
 
 
 def _choice(choices) -> object:
@@ -28,6 +29,8 @@ Orientation = _choice(ReportVersion.Orientation)
 Hospitalisation = _choice(ReportVersion.Hospitalisation)
 Usefulness = _choice(Answer)
 Avoided = Literal[tuple([*ClosingSurvey.AVOIDED, "none"])]  # type: ignore[valid-type]
+EventType = Literal[EVENT_TYPES]  # type: ignore[valid-type]
+DeliveryStatus = _choice(WebhookDelivery.Status)
 
 
 # --- Input ----------------------------------------------------------------------------------------------
@@ -213,3 +216,78 @@ class TokenOut(Schema):
     token_type: str
     expires_in: int
     scope: str
+
+
+# --- Webhooks -------------------------------------------------------------------------------------------
+
+class WebhookIn(Schema):
+    url: str = Field(max_length=500, description="https:// address that receives the POSTs")
+    events: list[EventType] = Field(min_length=1, description="the case events to receive")
+    description: str = Field("", max_length=200)
+    contact_email: str = Field("", max_length=254, description="told by e-mail if the subscription is disabled")
+
+
+class WebhookPatch(Schema):
+    url: str | None = Field(None, max_length=500)
+    events: list[EventType] | None = Field(None, min_length=1)
+    description: str | None = Field(None, max_length=200)
+    contact_email: str | None = Field(None, max_length=254)
+    active: bool | None = Field(None, description="true turns a disabled subscription back on")
+
+
+class WebhookOut(Schema):
+    id: UUID
+    url: str
+    events: list[str]
+    description: str
+    contact_email: str
+    active: bool
+    consecutive_failures: int = Field(description="failed deliveries in a row (reset by a delivered one)")
+    disabled_at: datetime | None
+    disabled_reason: str
+    created_at: datetime
+    updated_at: datetime
+
+
+class WebhookSecretOut(WebhookOut):
+    secret: str = Field(description="signs every delivery (HMAC-SHA256); shown once, keep it in a vault")
+
+
+class WebhookCaseOut(Schema):
+    id: UUID
+    reference: str
+    state: str
+    links: dict[str, str]
+
+
+class WebhookEventOut(Schema):
+    """The JSON body POSTed to the subscriber (no patient data)."""
+
+    id: UUID = Field(description="the event: the same in a redelivery")
+    type: str
+    occurred_at: datetime
+    case: WebhookCaseOut
+
+
+class DeliveryOut(Schema):
+    id: UUID = Field(description="X-Teleexpertise-Delivery: the same on every automatic attempt")
+    event_id: UUID
+    event_type: str
+    case_id: UUID
+    status: DeliveryStatus
+    attempts: int
+    last_attempt_at: datetime | None
+    last_status_code: int | None
+    last_error: str
+    next_attempt_at: datetime | None
+    delivered_at: datetime | None
+    redelivery_of: UUID | None = Field(description="the delivery this one sends again")
+    created_at: datetime
+    payload: WebhookEventOut
+
+
+class DeliveryPage(Schema):
+    count: int
+    limit: int
+    offset: int
+    items: list[DeliveryOut]

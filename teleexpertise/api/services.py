@@ -18,7 +18,7 @@ from django.http import Http404
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from teleexpertise.api.models import SCOPES, ApiClient, ApiToken
+from teleexpertise.api.models import PERSONAL_SCOPES, SCOPES, ApiClient, ApiToken
 from teleexpertise.audit.models import AuditEvent
 from teleexpertise.audit.services import audit_log
 from teleexpertise.cases.services import actor_for
@@ -69,7 +69,7 @@ def personal_token_create(*, user, name: str, scopes, days: int | None = None, i
     name = (name or "").strip()
     if not name:
         raise ValidationError(_("Donnez un nom au jeton (le logiciel qui l'utilisera)."), code="name")
-    scopes = clean_scopes(scopes)
+    scopes = clean_scopes(scopes, allowed=PERSONAL_SCOPES)
     secret = _new_secret(PERSONAL_PREFIX)
     expires_at = timezone.now() + timedelta(days=days) if days else None
     with transaction.atomic():
@@ -150,11 +150,12 @@ def client_token_issue(*, client_id: str, client_secret: str, scope: str = "", i
 
 @dataclass
 class Caller:
-    """Who calls: the token, the user it acts as (for selectors and audit) and that user's workflow actor."""
+    """Who calls: the token, the user it acts as (for selectors and audit) and that user's workflow actor; both
+    None for a client's calls about itself (its webhooks), which act for no professional."""
 
     token: ApiToken
     user: object
-    actor: Actor
+    actor: Actor | None
 
     @property
     def scopes(self) -> set[str]:
@@ -164,23 +165,36 @@ class Caller:
         return str(self.token.pk)
 
 
+def _valid_token(secret: str) -> ApiToken | None:
+    """A presented token that is unrevoked, unexpired, and whose user is active or client unrevoked."""
+    token = (ApiToken.objects.select_related("user", "client__organisation")
+             .filter(token_hash=hash_secret(secret or "")).first())
+    if token is None or not token.is_active:
+        return None
+    owner_active = token.client.revoked_at is None if token.kind == ApiToken.Kind.CLIENT else token.user.is_active
+    return token if owner_active else None
+
+
 def token_authenticate(secret: str, *, on_behalf_of: str = "") -> Caller | None:
     """The caller of a valid, unrevoked, unexpired token; None otherwise. Client tokens must name, in
     `on_behalf_of`, the RPPS or ADELI number of a professional of the client's organisation."""
-    token = (ApiToken.objects.select_related("user", "client").filter(token_hash=hash_secret(secret or ""))
-             .first())
-    if token is None or not token.is_active:
+    token = _valid_token(secret)
+    if token is None:
         return None
-    if token.kind == ApiToken.Kind.CLIENT:
-        if token.client.revoked_at is not None:
-            return None
-        user = _acting_user(token.client, on_behalf_of)
-    else:
-        user = token.user
-        if not user.is_active:
-            return None
+    user = _acting_user(token.client, on_behalf_of) if token.kind == ApiToken.Kind.CLIENT else token.user
     _touch(token)
     return Caller(token=token, user=user, actor=actor_for(user))
+
+
+def client_token_authenticate(secret: str) -> Caller | None:
+    """The caller of a valid token for calls about an organisation client itself (its webhooks): they act for no
+    professional, so no X-On-Behalf-Of. Personal tokens pass too, and are then refused by scope (403), which
+    says more than a 401 would."""
+    token = _valid_token(secret)
+    if token is None:
+        return None
+    _touch(token)
+    return Caller(token=token, user=None, actor=None)
 
 
 def _acting_user(client: ApiClient, national_id: str):

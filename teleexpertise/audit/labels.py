@@ -52,6 +52,8 @@ ACTION_LABELS = {
     "report.delivery_sent": _("Compte-rendu envoyé"),
     "report.delivery_failed": _("Échec de l'envoi du compte-rendu"),
     "report.delivery_retry": _("Envoi du compte-rendu relancé"),
+    "webhook.delivered": _("Événement transmis au logiciel d'une organisation (webhook)"),
+    "webhook.delivery_failed": _("Échec de la transmission d'un événement à un logiciel (webhook)"),
     "patient_link.create": _("Accès au compte-rendu envoyé au patient"),
     "patient_link.send_failed": _("Envoi de l'accès au patient impossible"),
     "patient_link.revoke": _("Accès du patient révoqué"),

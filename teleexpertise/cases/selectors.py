@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from teleexpertise.audit.models import AuditEvent
 from teleexpertise.cases.models import Case, CaseAlert, FollowUp
-from teleexpertise.directory.models import NetworkMembership
+from teleexpertise.directory.models import NetworkMembership, Professional
 from teleexpertise.messaging.models import Message, ReadMarker
 from teleexpertise.patients.models import Patient
 
@@ -33,6 +33,19 @@ def cases_visible_to(user):
     if pid is None:
         return Case.objects.none()
     return Case.objects.filter(Q(requester_id=pid) | (Q(expert_id=pid) & ~Q(state=S.DRAFT)) | _pooled_for(pid))
+
+
+def organisations_seeing(case: Case):
+    """Ids of the organisations one of whose professionals (with an active account) sees `case` through
+    `cases_visible_to` — the same three clauses; a staff account's sight of everything does not count, so an
+    organisation never sees more because one of its professionals is also a platform administrator."""
+    seeing = Q(pk=case.requester_id)
+    if case.expert_id and case.state != S.DRAFT:
+        seeing |= Q(pk=case.expert_id)
+    if case.is_pooled:
+        seeing |= Q(memberships__network_id=case.network_id)
+    return (Professional.objects.filter(seeing, user__is_active=True, organisation__isnull=False)
+            .values("organisation_id").distinct())
 
 
 def case_for_user(user, pk, *, with_closing: bool = False) -> Case:

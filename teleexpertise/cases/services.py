@@ -26,6 +26,7 @@ from teleexpertise.directory.selectors import network_roles, professional_for_us
 from teleexpertise.messaging.models import Message
 from teleexpertise.messaging.services import message_create, notify
 from teleexpertise.patients.services import consent_record, patient_get_or_create
+from teleexpertise.webhooks.events import case_event_emit
 
 logger = logging.getLogger(__name__)
 S = Case.State
@@ -78,6 +79,7 @@ def _transition(*, actor: Actor, case_id, action: str, changes: dict, ip, summar
         setattr(case, name, value)
     audit_log(actor=actor.user, action=f"case.{action}", kind=AuditEvent.Kind.EXECUTE, obj=case, case=case, ip=ip,
               summary=summary or f"{Case.State(previous).label} → {case.get_state_display()}")
+    case_event_emit(case=case, action=action, occurred_at=now)  # webhooks, once the transaction commits
     return case
 
 
@@ -121,6 +123,7 @@ def _create_draft(*, actor: Actor, ins_nir, identity, consent, fields, ip) -> Ca
     case = Case.objects.create(patient=patient, requester=actor.professional, **fields)
     audit_log(actor=actor.user, action="case.create", kind=AuditEvent.Kind.CREATE, obj=case, case=case, ip=ip,
               summary=_("Brouillon créé"))
+    case_event_emit(case=case, action="create", occurred_at=case.created_at)
     if consent:
         case.consent = consent_record(actor=actor.user, patient=patient, informed_by=actor.professional, data=consent,
                                       case=case, ip=ip)

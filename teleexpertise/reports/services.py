@@ -20,6 +20,7 @@ from teleexpertise.messaging.services import notify
 from teleexpertise.reports import dmp
 from teleexpertise.reports.models import DmpExport, RenderedReport, ReportDelivery, ReportVersion
 from teleexpertise.reports.tasks import export_report_to_dmp, render_report_pdf, send_report_delivery
+from teleexpertise.webhooks.events import case_event_emit
 
 logger = logging.getLogger(__name__)
 
@@ -100,6 +101,7 @@ def report_sign(*, actor: Actor, case_id, ip=None) -> ReportVersion:
             billing_records_create_for_report(actor=actor, case=case, version=draft, ip=ip)  # TE2, RQD
         else:
             notify(users=[case.requester.user], case=case, verb=_("compte-rendu corrigé : nouvelle version signée"))
+            case_event_emit(case=case, action="amend_report", occurred_at=now)
     return draft
 
 

@@ -41,6 +41,7 @@ from teleexpertise.messaging.services import notification_emails_muted
 from teleexpertise.patients.models import Consent, Patient
 from teleexpertise.reports.models import ReportVersion
 from teleexpertise.reports.services import CONTENT_FIELDS, report_save_draft, report_sign
+from teleexpertise.webhooks.events import case_events_muted
 
 # The timestamps the services set from the clock; a step's rows are moved to its planned time.
 _STAMPED = (
@@ -370,7 +371,7 @@ class Command(BaseCommand):
         if User.objects.filter(email=demo.ADMIN_EMAIL).exists():
             self.stdout.write("Les données de démonstration sont déjà en place : rien n'a été modifié.")
         else:
-            with transaction.atomic(), notification_emails_muted():
+            with transaction.atomic(), notification_emails_muted(), case_events_muted():
                 DemoSeeder(random.Random(demo.SEED)).run()
             self.stdout.write(self.style.SUCCESS(
                 f"Données de démonstration créées : {Professional.objects.count()} professionnels, "
