@@ -11,6 +11,7 @@ from urllib.parse import urlencode
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.http import Http404, HttpResponse
+from django.http.response import HttpResponseBase
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
@@ -134,7 +135,7 @@ def read_view(resource_type: ResourceType):
     def read(request, pk: str):
         _authenticate(request)
         result = resource_type.read(request, pk)  # a resource, or the bytes themselves (Binary)
-        return result if isinstance(result, HttpResponse) else respond(result)
+        return result if isinstance(result, HttpResponseBase) else respond(result)
 
     return read
 

@@ -514,10 +514,13 @@ class _TaskChange:
         if self.report_changed and status == "completed":
             return [self._save_report(), self._sign()]  # a corrected version, signed
         states = resources.case_states_system()
-        if status == "completed" and _codes(self.new.get("businessStatus"), states) == [S.CLOSED] \
-                and self.case.state == S.ANSWERED:
+        business = _codes(self.new.get("businessStatus"), states)
+        if business == _codes(self.current.get("businessStatus"), states):
+            return []
+        if status == "completed" and business == [S.CLOSED] and self.case.state == S.ANSWERED:
             return [self._close()]
-        return []
+        raise invalid([issue("Task.businessStatus", _("Seule la clôture d'une demande répondue (answered → closed) "
+                                                      "se demande par businessStatus."))])
 
     def _status_change(self, before, after, owner) -> list[Step]:
         if (before, after) == ("draft", "requested"):
@@ -558,7 +561,9 @@ class _TaskChange:
             action = "answer" if case.state == S.ACCEPTED else "amend_report"
             workflow.check(self.actor, case, action)
             amending = case.report_versions.filter(status=ReportVersion.Status.SIGNED).exists()
-            form = ReportForm(self.report, instance=report_draft_for(case), amending=amending)
+            # The outputs are the whole draft: a field left out is empty, as on /api/ (orientation: none).
+            data = {**_REPORT_DEFAULTS, **self.report}
+            form = ReportForm(data, instance=report_draft_for(case), amending=amending)
             if not form.is_valid():
                 raise ValidationError({name: list(errors) for name, errors in form.errors.items()})
             report_save_draft(actor=self.actor, case_id=case.pk, data=form.cleaned_data, ip=self.ip)
@@ -575,6 +580,10 @@ class _TaskChange:
                              avoided=[_text(v) for v in self.inputs.get("closing-avoided") or ()],
                              technical_incidents=_text((self.inputs.get("closing-technical-incidents") or [""])[0]))
 
+
+_REPORT_DEFAULTS = {**{field: "" for field, value_type in resources.REPORT_OUTPUTS.values()
+                       if value_type == "valueString"}, "orientation": ReportVersion.Orientation.NONE,
+                    "hospitalisation": ReportVersion.Hospitalisation.NOT_APPLICABLE}
 
 # Status pairs (before, after) under which the report's outputs may change.
 _REPORT_WRITING = {("accepted", "accepted"), ("accepted", "in-progress"), ("in-progress", "in-progress"),
