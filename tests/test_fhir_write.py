@@ -24,7 +24,8 @@ from teleexpertise.fhir import body as fhir_body
 from teleexpertise.fhir.resources import NETWORK_SYSTEM, TASK_PARAMETER_SYSTEM, case_states_system
 from teleexpertise.fhir.writes import (
     BIRTH_PLACE_EXTENSION,
-    CONSENT_INFORMATION_EXTENSION,
+    CONSENT_IMPOSSIBLE_REASON,
+    CONSENT_INFORMATION,
     IDENTITY_STATUS_EXTENSION,
 )
 from teleexpertise.messaging.models import Message
@@ -73,7 +74,7 @@ def consent_resource(patient_reference: str = "#p", resource_id: str = "c", told
             "category": [{"coding": [{"system": "http://loinc.org", "code": "59284-0"}]}],
             "patient": {"reference": patient_reference}, "performer": [{"reference": patient_reference}],
             "dateTime": (timezone.now() - timedelta(minutes=5)).isoformat(),
-            "extension": [{"url": CONSENT_INFORMATION_EXTENSION, "extension": [
+            "extension": [{"url": CONSENT_INFORMATION, "extension": [
                 {"url": "interest", "valueBoolean": True}, {"url": "practicalities", "valueBoolean": True},
                 {"url": "right-to-refuse", "valueBoolean": told}]}]}
 
@@ -329,6 +330,28 @@ def test_service_errors_name_the_fhir_element_in_the_callers_language(cast, fhir
     structure = post(requester, "/fhir/ServiceRequest", {"resourceType": "ServiceRequest", "intent": "order"})
     assert structure.status_code == 400 and issues(structure)[0].code == "structure"
     assert not Case.objects.filter(requester=cast.requester, state=S.DRAFT).exists()
+
+
+def test_a_consent_that_could_not_be_collected_is_read_as_the_read_side_serves_it(cast, fhir_for):
+    consent = consent_resource()
+    del consent["performer"]
+    consent["extension"].append({"url": CONSENT_IMPOSSIBLE_REASON, "valueCodeableConcept": {
+        "coding": [{"system": "https://teleexpertise.fr/fhir/CodeSystem/consent-impossible-reason",
+                    "code": "emergency", "display": "Urgence"}], "text": "Patient inconscient"}})
+    resource = service_request(cast, status="active", contained=[patient_resource(), consent])
+    response = post(fhir_for(cast.requester), "/fhir/ServiceRequest", resource)
+    assert response.status_code == 201, response.content
+    recorded = Case.objects.select_related("consent").get(pk=parsed(response).id).consent
+    assert (recorded.status, recorded.impossible_reason, recorded.impossible_detail) == (
+        "impossible", "emergency", "Patient inconscient")
+    refused = consent_resource()
+    refused["status"] = "rejected"
+    draft = post(fhir_for(cast.requester), "/fhir/ServiceRequest",
+                 service_request(cast, contained=[patient_resource(), refused]))
+    assert Case.objects.select_related("consent").get(pk=parsed(draft).id).consent.status == "refused"
+    sent = change_task(fhir_for(cast.requester), parsed(draft).id, lambda t: t.update(status="requested"),
+                       expected=409)
+    assert "refusé" in sent["issue"][0]["diagnostics"]
 
 
 def test_a_placer_identifier_makes_creation_idempotent(cast, fhir_for):

@@ -35,9 +35,9 @@ from teleexpertise.messaging.services import thread_mark_read
 
 logger = logging.getLogger(__name__)
 MEDIA_TYPE = "application/fhir+json"
-DOCUMENT_KIND_SYSTEM = f"{resources.FHIR_BASE}/CodeSystem/document-kind"  # documents.Document.Kind
-ATTACHED_TO_SYSTEM = f"{resources.FHIR_BASE}/CodeSystem/attached-to"  # request | information | report | message
-MESSAGE_KIND_SYSTEM = f"{resources.FHIR_BASE}/CodeSystem/message-kind"  # messaging.Message.Kind
+DOCUMENT_KIND_SYSTEM = f"{resources.PLATFORM_FHIR}/CodeSystem/document-kind"  # documents.Document.Kind
+ATTACHED_TO_SYSTEM = f"{resources.PLATFORM_FHIR}/CodeSystem/attached-to"  # request | information | report | message
+MESSAGE_KIND_SYSTEM = f"{resources.PLATFORM_FHIR}/CodeSystem/message-kind"  # messaging.Message.Kind
 
 
 def _practitioner(pro) -> dict:

@@ -37,11 +37,12 @@ TASK_STATUS = {S.DRAFT: "draft", S.SUBMITTED: "requested", S.TAKEN: "received", 
 
 GENDER = {"F": "female", "M": "male", "I": "unknown"}
 
-# The platform's own names, under the URL base its Questionnaire extensions already use.
-FHIR_BASE = "https://teleexpertise.fr/fhir"
-NETWORK_SYSTEM = f"{FHIR_BASE}/NamingSystem/network"  # a network's id: its shared queue, as a HealthcareService
-MODE_EXTENSION = f"{FHIR_BASE}/StructureDefinition/request-mode"  # asynchronous | synchronous
-TASK_PARAMETER_SYSTEM = f"{FHIR_BASE}/CodeSystem/task-parameter"  # the types of Task.input and Task.output
+# The platform's own extensions and code systems, under the URL base its Questionnaire extensions already use.
+PLATFORM_FHIR = "https://teleexpertise.fr/fhir"
+EXTENSION = f"{PLATFORM_FHIR}/StructureDefinition"
+NETWORK_SYSTEM = f"{PLATFORM_FHIR}/NamingSystem/network"  # a network's id: its shared queue, as a HealthcareService
+MODE_EXTENSION = f"{EXTENSION}/request-mode"  # asynchronous | synchronous
+TASK_PARAMETER_SYSTEM = f"{PLATFORM_FHIR}/CodeSystem/task-parameter"  # the types of Task.input and Task.output
 # The report's fields as Task outputs: output type code -> (ReportVersion field, value[x]).
 REPORT_OUTPUTS = {
     "act-at": ("act_at", "valueDateTime"), "answer": ("answer", "valueString"),

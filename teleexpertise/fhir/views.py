@@ -261,7 +261,7 @@ def metadata(request):
     return respond(capability_statement())
 
 
-@fhir_view
+@fhir_view(methods=("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"))
 def unknown(request, rest: str):
     return outcome(404, "not-supported", _("Type de ressource ou opération non proposé : %(path)s.")
                    % {"path": rest})

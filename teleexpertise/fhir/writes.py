@@ -54,11 +54,13 @@ from teleexpertise.reports.models import ReportVersion
 from teleexpertise.reports.services import report_draft_for, report_save_draft, report_sign
 
 CASES_WRITE, REPORTS_WRITE = "cases:write", "reports:write"
-STRUCTURE = resources.FHIR_BASE + "/StructureDefinition/"
-IDENTITY_STATUS_EXTENSION = STRUCTURE + "identity-status"  # Patient: provisional | recovered | validated | qualified
-BIRTH_PLACE_EXTENSION = STRUCTURE + "birth-place-code"  # Patient: the INSEE code of the place of birth
-CONSENT_INFORMATION_EXTENSION = STRUCTURE + "consent-information"  # what the patient was told (3 booleans)
-CONSENT_NOT_COLLECTED_EXTENSION = STRUCTURE + "consent-not-collected"  # why there is no consent (reason, detail)
+IDENTITY_STATUS_EXTENSION = f"{resources.EXTENSION}/identity-status"  # provisional | recovered | validated | qualified
+BIRTH_PLACE_EXTENSION = f"{resources.EXTENSION}/birth-place-code"  # Patient: the INSEE code of the place of birth
+# Consent, as the read side serves it: what the patient was told (interest, practicalities, right-to-refuse), and
+# for a consent that could not be collected (status active, no performer) the reason (coding) and its detail (text).
+CONSENT_INFORMATION = f"{resources.EXTENSION}/consent-information"
+CONSENT_IMPOSSIBLE_REASON = f"{resources.EXTENSION}/consent-impossible-reason"
+CONSENT_IMPOSSIBLE_REASONS = f"{resources.PLATFORM_FHIR}/CodeSystem/consent-impossible-reason"
 UUID_SYSTEM = "urn:ietf:rfc:3986"  # ServiceRequest.identifier urn:uuid:<uuid>: the placer's id, made idempotent
 SEX = {"female": "F", "male": "M", "other": "I", "unknown": "I"}
 S = Case.State
@@ -258,8 +260,8 @@ def _consent_input(references: list, resolver: Resolver, root: str, case: Case |
 
 def _consent_fields(resource: dict, where: str) -> dict:
     validated(FhirConsent, resource, where)
-    not_collected = _extension(resource, CONSENT_NOT_COLLECTED_EXTENSION)
-    status = {"active": Consent.Status.IMPOSSIBLE if not_collected else Consent.Status.GIVEN,
+    impossible = _extension(resource, CONSENT_IMPOSSIBLE_REASON).get("valueCodeableConcept") or {}
+    status = {"active": Consent.Status.IMPOSSIBLE if impossible else Consent.Status.GIVEN,
               "rejected": Consent.Status.REFUSED}.get(resource.get("status"))
     if status is None:
         raise invalid([issue(f"{where}.status", _("Statut de consentement non pris en charge : %(value)s (active "
@@ -267,11 +269,14 @@ def _consent_fields(resource: dict, where: str) -> dict:
     performer = (resource.get("performer") or [{}])[0]
     representative = performer.get("type") == "RelatedPerson" or (performer.get("reference") or "").startswith(
         "RelatedPerson/")
-    told = _extension(resource, CONSENT_INFORMATION_EXTENSION)
+    told = _extension(resource, CONSENT_INFORMATION)
+    reason = next((c for c in impossible.get("coding") or () if c.get("system") == CONSENT_IMPOSSIBLE_REASONS), {})
+    detail = impossible.get("text") or ""
     return {"consent_status": status, "given_by": "representative" if representative else "patient",
             "representative_name": performer.get("display", "") if representative else "",
-            "impossible_reason": _sub(not_collected, "reason", "valueCode") or "",
-            "impossible_detail": _sub(not_collected, "detail", "valueString") or "",
+            "impossible_reason": reason.get("code") or "",
+            # the read side repeats the reason's label as text when there is no detail
+            "impossible_detail": "" if detail == reason.get("display") else detail,
             "informed_at": resource.get("dateTime", ""),
             "explained_interest": bool(_sub(told, "interest", "valueBoolean")),
             "explained_practicalities": bool(_sub(told, "practicalities", "valueBoolean")),
