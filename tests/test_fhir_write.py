@@ -135,7 +135,7 @@ def change_task(client, case_id, change, expected: int = 200) -> dict:
     change(task)
     response = put(client, f"/fhir/Task/{case_id}", task, etag)
     assert response.status_code == expected, response.content
-    return json.loads(response.content) if response.content else {}
+    return json.loads(parsed(response).model_dump_json()) if response.content else {}
 
 
 def issues(response) -> list:
