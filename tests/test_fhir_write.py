@@ -284,6 +284,16 @@ def test_expert_declines_transfers_and_the_requester_withdraws(cast, fhir_for):
                 expected=204)  # no longer the expert's: nothing of it is sent back
     assert Case.objects.get(pk=moved.pk).expert_id == cast.colleague.pk
 
+    to_pool = cast.case_in(S.TAKEN)
+    pooled = change_task(expert, to_pool.pk, lambda t: t.update(owner=network_performer(cast), status="requested",
+                                                                statusReason={"text": "Pour l'équipe."}))
+    assert pooled["status"] == "requested"  # the expert is a member: the pool still shows it to them
+    assert pooled["owner"]["identifier"]["value"] == str(cast.network.pk)
+    dispatcher = fhir_for(cast.dispatcher)  # the case is back in the pool: its dispatcher assigns it
+    assigned = change_task(dispatcher, to_pool.pk, lambda t: t.update(
+        owner={"reference": f"Practitioner/{cast.colleague.pk}"}, status="received"), expected=204)
+    assert assigned == {} and Case.objects.get(pk=to_pool.pk).expert_id == cast.colleague.pk
+
     withdrawn = cast.case_in(S.SUBMITTED)
     task = change_task(requester, withdrawn.pk, lambda t: t.update(status="cancelled",
                                                                     statusReason={"text": "Patient guéri"}))
@@ -539,6 +549,13 @@ def test_attachment_data_is_decoded_across_any_chunk_boundary(chunk, settings):
 
 def test_invalid_attachment_data_is_refused_and_spools_nothing(cast, fhir_for, settings):
     case = cast.case_in(S.DRAFT)
+    fake = document_resource(f"ServiceRequest/{case.pk}", b"MZ\x90\x00 not a photo")
+    refused = post(fhir_for(cast.requester), "/fhir/DocumentReference", fake)
+    assert refused.status_code == 422 and issues(refused)[0].expression == [
+        "DocumentReference.content[0].attachment.data"]
+    english = post(fhir_for(cast.requester), "/fhir/DocumentReference", fake, HTTP_ACCEPT_LANGUAGE="en")
+    assert english.status_code == 422 and issues(english)[0].diagnostics != issues(refused)[0].diagnostics
+    assert AuditEvent.objects.filter(action="document.refused", case_id=case.pk).count() == 2
     broken = document_resource(f"ServiceRequest/{case.pk}", b"")
     broken["content"][0]["attachment"]["data"] = "not*base64"
     response = post(fhir_for(cast.requester), "/fhir/DocumentReference", broken)
