@@ -71,25 +71,37 @@ def outsiders_case(cast) -> Case:
 
 # --- The CapabilityStatement is the routes ------------------------------------------------------------
 
+_INSTANCE = {"GET": "read", "PUT": "update"}
+_TYPE = {"GET": "search-type", "POST": "create"}
+
+
 def _served_by_routes() -> set[tuple[str, str]]:
+    """(type, interaction) for each method each route answers; ("", "transaction") for POST on the base URL."""
     served = set()
     for pattern in fhir_urls.urlpatterns:
-        route = str(pattern.pattern)
+        route, methods = str(pattern.pattern), set(pattern.callback.methods)
         assert isinstance(pattern, URLPattern)
         if route.endswith("/<str:pk>"):
-            served.add((route.split("/")[0], "read"))
+            served |= {(route.split("/")[0], code) for method, code in _INSTANCE.items() if method in methods}
+        elif route == "":
+            served |= {("", "transaction")} if methods == {"POST"} else {("", "?")}
         elif "/" not in route and "<" not in route and route != "metadata":
-            served.add((route, "search-type"))
+            served |= {(route, code) for method, code in _TYPE.items() if method in methods}
     return served
 
 
 def test_capability_statement_lists_exactly_what_the_routes_serve(cast):
     statement = parsed(Client().get("/fhir/metadata"))
-    listed = {(r.type, i.code) for r in statement.rest[0].resource for i in r.interaction}
+    rest = statement.rest[0]
+    listed = {(r.type, i.code) for r in rest.resource for i in r.interaction} | {("", i.code) for i in rest.interaction}
     assert listed == _served_by_routes()
     assert {"ServiceRequest", "Task", "Patient", "Practitioner", "PractitionerRole", "Organization", "Consent",
-            "QuestionnaireResponse", "Composition", "DocumentReference", "AuditEvent"} == {
-        r.type for r in statement.rest[0].resource}
+            "QuestionnaireResponse", "Composition", "DocumentReference", "AuditEvent", "Communication",
+            "Binary"} == {r.type for r in rest.resource}
+    writable = {(r.type, i.code) for r in rest.resource for i in r.interaction if i.code in ("create", "update")}
+    assert writable == {("ServiceRequest", "create"), ("ServiceRequest", "update"), ("Task", "update"),
+                        ("Communication", "create"), ("DocumentReference", "create")}
+    assert {r.type for r in rest.resource if r.versioning == "versioned-update"} == {"ServiceRequest", "Task"}
     assert statement.fhirVersion == "4.3.0"
 
 
@@ -99,7 +111,8 @@ def test_every_listed_search_parameter_is_accepted_and_no_other(cast, fhir_for):
     case = cast.new_case()
     values = {"reference": f"Practitioner/{cast.requester.pk}", "number": "5", "date": "ge2020-01-01"}
     by_name = {"patient": f"Patient/{case.patient_id}", "entity": f"ServiceRequest/{case.pk}",
-               "based-on": f"ServiceRequest/{case.pk}"}
+               "based-on": f"ServiceRequest/{case.pk}", "part-of": f"Task/{case.pk}",
+               "related": f"ServiceRequest/{case.pk}"}
     token_values = {"ServiceRequest": "active", "Task": "requested"}
     for resource in statement.rest[0].resource:
         names = {p.name for p in resource.searchParam or ()}
@@ -292,7 +305,8 @@ def test_errors_are_operation_outcomes(cast, fhir_for):
         (client.get("/fhir/ServiceRequest", {"patient": "Patient/oops"}), 400, "value"),
         (client.get("/fhir/ServiceRequest", {"status": "finished"}), 400, "value"),
         (client.get("/fhir/ServiceRequest", {"_count": "-1"}), 400, "value"),
-        (client.post("/fhir/ServiceRequest", {}, content_type="application/fhir+json"), 405, "not-supported"),
+        (client.delete("/fhir/ServiceRequest"), 405, "not-supported"),
+        (client.put("/fhir/Patient/123", {}, content_type="application/fhir+json"), 405, "not-supported"),
         (client.get("/fhir/Device/123"), 404, "not-supported"),
         (client.get("/fhir/ServiceRequest", {"_format": "xml"}), 406, "not-supported"),
     ]

@@ -21,7 +21,7 @@ from teleexpertise.cases import services
 from teleexpertise.cases.models import Case, RequestForm
 from teleexpertise.fhir import resources
 from teleexpertise.fhir.dates import DateValueError, parse_date_range
-from teleexpertise.fhir.handlers import BY_NAME
+from teleexpertise.fhir.table import BY_NAME
 from teleexpertise.patients.models import Consent
 from teleexpertise.reports.models import ReportVersion
 from tests import test_fhir

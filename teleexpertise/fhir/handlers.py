@@ -10,7 +10,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from django.db.models import Exists, OuterRef, Prefetch, Q
+from django.db.models import Exists, OuterRef, Prefetch, Q, Subquery
 from django.http import Http404
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -18,11 +18,12 @@ from django.utils.translation import gettext as _
 from teleexpertise.api.reports import ready_version_for, report_pdf_bytes
 from teleexpertise.audit.models import AuditEvent
 from teleexpertise.audit.services import audit_log, client_ip
-from teleexpertise.cases import selectors
+from teleexpertise.cases import selectors, workflow
 from teleexpertise.cases.models import Case
 from teleexpertise.directory.models import Organisation, Professional
 from teleexpertise.fhir import resources
 from teleexpertise.fhir.dates import DateValueError, parse_date_range
+from teleexpertise.messaging.models import Message
 from teleexpertise.patients.models import Consent
 from teleexpertise.reports.fhir_export import report_composition, report_document_reference
 from teleexpertise.reports.models import RenderedReport, ReportVersion
@@ -32,11 +33,19 @@ SIGNED = ReportVersion.Status.SIGNED
 
 
 class FhirError(Exception):
-    """An answer other than 200, as an OperationOutcome: HTTP status, FHIR issue type, French message."""
+    """An answer other than 200, as an OperationOutcome: HTTP status, FHIR issue type, French message; `issues`
+    ({code, diagnostics, expression}) when the answer names several elements of the input."""
 
-    def __init__(self, status: int, code: str, message: str):
+    def __init__(self, status: int, code: str, message: str, issues: list[dict] | None = None):
         super().__init__(message)
-        self.status, self.code, self.message = status, code, message
+        self.status, self.code, self.message, self.issues = status, code, message, issues or []
+
+
+def require_scope(request, scope: str) -> None:
+    """The bearer token (`request.auth`, set by `views._authenticate`) must carry `scope`."""
+    if scope not in request.auth.scopes:
+        raise FhirError(403, "forbidden", _("Ce jeton n'a pas la portée « %(scope)s » nécessaire à cet appel.")
+                        % {"scope": scope})
 
 
 @dataclass(frozen=True)
@@ -60,7 +69,8 @@ class Include:
 @dataclass(frozen=True)
 class ResourceType:
     """One served resource type: `read(request, id)` answers one resource; `search_base(user)` the rows a search
-    starts from, narrowed by `params`, then `render(request, rows)`; `includes` the `_include` values it takes."""
+    starts from, narrowed by `params`, then `render(request, rows)`; `includes` the `_include` values it takes;
+    `create(request)` and `update(request, id)` (in `writes`) answer a `writes.Written`."""
 
     name: str
     read: Callable
@@ -68,10 +78,13 @@ class ResourceType:
     render: Callable | None = None
     params: tuple[SearchParam, ...] = field(default=())
     includes: tuple[Include, ...] = field(default=())
+    create: Callable | None = None
+    update: Callable | None = None
 
     @property
     def interactions(self) -> list[str]:
-        return ["read", "search-type"] if self.search_base else ["read"]
+        optional = (("update", self.update), ("search-type", self.search_base), ("create", self.create))
+        return ["read", *(code for code, handler in optional if handler)]
 
 
 # --- Parsing parameter values ----------------------------------------------------------------------------
@@ -178,11 +191,34 @@ def _read_service_request(request, pk):
     return resources.service_request(case)
 
 
+def _information_request():
+    """The expert's last request for information on the case (the on-hold Task's statusReason)."""
+    asked = Message.objects.filter(case=OuterRef("pk"), kind=Message.Kind.INFORMATION_REQUEST)
+    return Subquery(asked.order_by("-created_at").values("body")[:1])
+
+
+def _task_rows(user):
+    return (_with_report_started(_visible_cases(user)).annotate(information_request=_information_request())
+            .prefetch_related("report_versions"))
+
+
+def task_resource(request, case, versions=None, information_request=None):
+    """The Task as this caller sees it: the report draft appears in its outputs for the expert only."""
+    if versions is None:
+        versions = list(case.report_versions.all())
+    if information_request is None:
+        information_request = (Message.objects.filter(case=case, kind=Message.Kind.INFORMATION_REQUEST)
+                               .order_by("-created_at").values_list("body", flat=True).first())
+    expert = workflow.EXPERT in workflow.roles_for(request.auth.actor, case)
+    return resources.task(case, report_started=any(v.status == ReportVersion.Status.DRAFT for v in versions),
+                          outputs=resources.task_outputs(versions, with_draft=expert),
+                          information_request=information_request or "")
+
+
 def _read_task(request, pk):
     case = selectors.case_for_user(request.user, parse_id(pk))
     _audit_case_read(request, case, "Task")
-    started = ReportVersion.objects.filter(case=case, status=ReportVersion.Status.DRAFT).exists()
-    return resources.task(case, report_started=started)
+    return task_resource(request, case)
 
 
 def _render_service_requests(request, rows):
@@ -190,7 +226,8 @@ def _render_service_requests(request, rows):
 
 
 def _render_tasks(request, rows):
-    return [resources.task(case, report_started=case.report_started) for case in rows]
+    return [task_resource(request, case, list(case.report_versions.all()), case.information_request or "")
+            for case in rows]
 
 
 _PATIENT = SearchParam("patient", "reference", "Patient/<id>: the requests about this patient",
@@ -447,7 +484,7 @@ RESOURCES: tuple[ResourceType, ...] = (
         Include("ServiceRequest:requester", "Practitioner", _case_requester),
         Include("ServiceRequest:performer", "Practitioner", _case_expert),  # a network's pool is no resource
     )),
-    ResourceType("Task", _read_task, lambda user: _with_report_started(_visible_cases(user)), _render_tasks, (
+    ResourceType("Task", _read_task, _task_rows, _render_tasks, (
         _PATIENT,
         SearchParam("status", "token", "draft | requested | received | accepted | in-progress | on-hold | "
                                        "rejected | completed | cancelled", _task_status),
@@ -504,5 +541,3 @@ RESULT_PARAMS = (COUNT, OFFSET)
 def search_params(resource_type: ResourceType) -> tuple[SearchParam, ...]:
     return (*resource_type.params, *RESULT_PARAMS) if resource_type.search_base else ()
 
-
-BY_NAME = {resource_type.name: resource_type for resource_type in RESOURCES}

@@ -6,6 +6,7 @@ which names people by national identifiers because those documents leave the pla
 """
 
 import copy
+from datetime import UTC, datetime, timedelta
 
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -52,6 +53,26 @@ TASK_STATUS = {S.DRAFT: "draft", S.SUBMITTED: "requested", S.TAKEN: "received", 
 
 GENDER = {"F": "female", "M": "male", "I": "unknown"}
 
+# The platform's own extensions and code systems, under the URL base its Questionnaire extensions already use.
+PLATFORM_FHIR = "https://teleexpertise.fr/fhir"
+EXTENSION = f"{PLATFORM_FHIR}/StructureDefinition"
+NETWORK_SYSTEM = f"{PLATFORM_FHIR}/NamingSystem/network"  # a network's id: its shared queue, as a HealthcareService
+MODE_EXTENSION = f"{EXTENSION}/request-mode"  # asynchronous | synchronous
+TASK_PARAMETER_SYSTEM = f"{PLATFORM_FHIR}/CodeSystem/task-parameter"  # the types of Task.input and Task.output
+# The report's fields as Task outputs: output type code -> (ReportVersion field, value[x]).
+REPORT_OUTPUTS = {
+    "act-at": ("act_at", "valueDateTime"), "answer": ("answer", "valueString"),
+    "conclusion": ("conclusion", "valueString"), "treatments": ("treatments", "valueString"),
+    "prescription-justification": ("prescription_justification", "valueString"),
+    "exams": ("exams", "valueString"), "orientation": ("orientation", "valueCode"),
+    "orientation-detail": ("orientation_detail", "valueString"),
+    "consultation-at": ("consultation_at", "valueDateTime"), "hospitalisation": ("hospitalisation", "valueCode"),
+    "technical-incidents": ("technical_incidents", "valueString"),
+    "amendment-reason": ("amendment_reason", "valueString"),
+}
+REPORT = "report"  # the output naming the signed report (Composition)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
 
 def case_states_system() -> str:
     """The code system of `Task.businessStatus`: the platform's case states, under its own OID."""
@@ -60,6 +81,12 @@ def case_states_system() -> str:
 
 def _instant(moment) -> str | None:
     return timezone.localtime(moment).isoformat(timespec="seconds") if moment else None
+
+
+def version_of(case) -> str:
+    """The case's version (meta.versionId, ETag): its last change in microseconds. Every service moves
+    `updated_at`, so a change anywhere in the request or the work item gives a new version."""
+    return str((case.updated_at - _EPOCH) // timedelta(microseconds=1))
 
 
 def reference(resource_type: str, obj, display: str = "") -> dict:
@@ -71,6 +98,12 @@ def reference(resource_type: str, obj, display: str = "") -> dict:
 
 def _practitioner_ref(pro) -> dict | None:
     return reference("Practitioner", pro, pro.display_name) if pro is not None else None
+
+
+def network_reference(network) -> dict:
+    """A network's shared queue, named by identifier: the service it offers (HealthcareService), not served here."""
+    return {"type": "HealthcareService", "identifier": {"system": NETWORK_SYSTEM, "value": str(network.pk)},
+            "display": network.name}
 
 
 def _patient_ref(patient) -> dict:
@@ -97,11 +130,12 @@ def service_request(case) -> ServiceRequest:
     performer = []
     if case.expert_id:
         performer.append(_practitioner_ref(case.expert))
-    elif case.network_id:  # addressed to a network's pool: named, not a resource of its own here
-        performer.append({"display": case.network.name})
+    elif case.network_id:  # addressed to a network's pool
+        performer.append(network_reference(case.network))
     return ServiceRequest.model_validate(_clean({
         "resourceType": "ServiceRequest", "id": str(case.pk), "identifier": [_case_identifier(case)],
-        "meta": {"lastUpdated": _instant(case.updated_at)},
+        "meta": {"versionId": version_of(case), "lastUpdated": _instant(case.updated_at)},
+        "extension": [{"url": MODE_EXTENSION, "valueCode": case.mode}],
         "status": REQUEST_STATUS[case.state], "intent": "order", "priority": case.priority,
         "code": {"coding": [{"system": f"urn:oid:{codes.ACT_TE2.system}", "code": codes.ACT_TE2.code,
                              "display": codes.ACT_TE2.display}], "text": codes.ACT_TE2.display},
@@ -109,25 +143,51 @@ def service_request(case) -> ServiceRequest:
         "performer": performer, "authoredOn": _instant(case.submitted_at or case.created_at),
         "reasonCode": [{"text": case.question}],
         "note": [{"text": case.context}] if case.context.strip() else [],
+        "supportingInfo": [{"reference": f"Consent/{case.consent_id}"}] if case.consent_id else [],
     }))
 
 
-def task(case, *, report_started: bool) -> Task:
-    """The expert's work item on the request; businessStatus carries the platform's exact state."""
+def task_outputs(versions, *, with_draft: bool) -> list[dict]:
+    """The report as the Task's outputs: the last signed version (a Composition), and for its author the draft
+    being written, field by field (what the expert sends back to save or sign it)."""
+    outputs = []
+    signed = [v for v in versions if v.status == v.Status.SIGNED]
+    if signed:
+        last = max(signed, key=lambda v: v.number)
+        outputs.append({"type": _parameter(REPORT), "valueReference": reference("Composition", last)})
+    draft = next((v for v in versions if v.status == v.Status.DRAFT), None)
+    if draft is not None and with_draft:
+        for code, (name, value_type) in REPORT_OUTPUTS.items():
+            value = getattr(draft, name)
+            if value not in (None, ""):
+                outputs.append({"type": _parameter(code),
+                                value_type: _instant(value) if value_type == "valueDateTime" else value})
+    return outputs
+
+
+def _parameter(code: str) -> dict:
+    return {"coding": [{"system": TASK_PARAMETER_SYSTEM, "code": code}]}
+
+
+def task(case, *, report_started: bool, outputs=(), information_request: str = "") -> Task:
+    """The expert's work item on the request; businessStatus carries the platform's exact state, statusReason
+    why it is there (the reason of a decline or withdrawal, the information the expert waits for)."""
     restriction = {"period": {"end": _instant(case.due_at)}} if case.due_at else None
+    reason = case.decline_reason or case.withdraw_reason or (
+        information_request if case.state == S.AWAITING_INFORMATION else "")
     return Task.model_validate(_clean({
         "resourceType": "Task", "id": str(case.pk), "identifier": [_case_identifier(case)],
-        "meta": {"lastUpdated": _instant(case.updated_at)},
+        "meta": {"versionId": version_of(case), "lastUpdated": _instant(case.updated_at)},
         "status": task_status(case, report_started=report_started), "intent": "order", "priority": case.priority,
         "businessStatus": {"coding": [{"system": case_states_system(), "code": case.state,
                                        "display": str(case.get_state_display())}],
                            "text": str(case.get_state_display())},
-        "statusReason": {"text": case.decline_reason or case.withdraw_reason} if (
-            case.decline_reason or case.withdraw_reason) else None,
+        "statusReason": {"text": reason} if reason else None,
         "focus": reference("ServiceRequest", case), "for": _patient_ref(case.patient),
         "authoredOn": _instant(case.submitted_at or case.created_at), "lastModified": _instant(case.updated_at),
-        "requester": _practitioner_ref(case.requester), "owner": _practitioner_ref(case.expert),
-        "restriction": restriction,
+        "requester": _practitioner_ref(case.requester),
+        "owner": _practitioner_ref(case.expert) or (network_reference(case.network) if case.network_id else None),
+        "restriction": restriction, "output": list(outputs),
     }))
 
 

@@ -8,7 +8,9 @@ import functools
 import re
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.http import Http404, HttpResponse
+from django.http.response import HttpResponseBase
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
@@ -21,7 +23,9 @@ from teleexpertise.api.errors import ApiError
 from teleexpertise.api.services import CallerError, token_authenticate
 from teleexpertise.audit.models import AuditEvent
 from teleexpertise.audit.services import audit_log, client_ip
-from teleexpertise.fhir.handlers import RESOURCES, FhirError, ResourceType, included, search_params
+from teleexpertise.cases.workflow import WorkflowError
+from teleexpertise.fhir.handlers import FhirError, ResourceType, included, require_scope, search_params
+from teleexpertise.fhir.table import RESOURCES, SYSTEM_INTERACTIONS
 
 MEDIA_TYPE = "application/fhir+json"
 FHIR_VERSION = "4.3.0"  # the R4B models every resource is validated with
@@ -36,19 +40,24 @@ _API_ISSUE = {404: "not-found", 409: "transient", 500: "exception"}
 def respond(resource, status: int = 200, headers: dict | None = None) -> HttpResponse:
     response = HttpResponse(resource.model_dump_json(), status=status, content_type=f"{MEDIA_TYPE}; charset=utf-8")
     response["Cache-Control"] = "private, no-store"
+    version = getattr(getattr(resource, "meta", None), "versionId", None)
+    if version:  # what a later update sends back in If-Match
+        response["ETag"] = f'W/"{version}"'
     for name, value in (headers or {}).items():
         response[name] = value
     return response
 
 
-def outcome(status: int, code: str, message: str, headers: dict | None = None) -> HttpResponse:
-    issue = {"severity": "error", "code": code, "diagnostics": message}
-    return respond(OperationOutcome.model_validate({"resourceType": "OperationOutcome", "issue": [issue]}),
+def outcome(status: int, code: str, message: str, headers: dict | None = None, issues=()) -> HttpResponse:
+    issues = [{"severity": "error", **issue} for issue in issues] or [
+        {"severity": "error", "code": code, "diagnostics": message}]
+    return respond(OperationOutcome.model_validate({"resourceType": "OperationOutcome", "issue": issues}),
                    status, headers)
 
 
-def _authenticate(request):
-    """The token's caller, as on /api/: the request then reads as that user through the selectors."""
+def _authenticate(request, scope: str | None = READ_SCOPE):
+    """The token's caller, as on /api/: the request then reads as that user through the selectors. A write
+    checks its own scope once it knows what it does (`scope=None`)."""
     match = _BEARER.match(request.headers.get("Authorization", ""))
     caller = token_authenticate(match.group(1), on_behalf_of=request.headers.get("X-On-Behalf-Of", "")) \
         if match else None
@@ -59,45 +68,113 @@ def _authenticate(request):
     if not throttle.allow_request(request):
         wait = int(throttle.wait() or 1)
         raise FhirError(429, "throttled", _("Trop de requêtes : réessayez dans %(seconds)s s.") % {"seconds": wait})
-    if READ_SCOPE not in caller.scopes:
-        raise FhirError(403, "forbidden", _("Ce jeton n'a pas la portée « %(scope)s » nécessaire à cet appel.")
-                        % {"scope": READ_SCOPE})
+    if scope is not None:
+        require_scope(request, scope)
     return caller
 
 
-def fhir_view(view):
-    """GET only, `_format` json only, and every failure answered as an OperationOutcome. CSRF-exempt so that a
-    POST gets FHIR's 405 rather than Django's HTML 403 (there is no cookie session here to protect)."""
+def _not_allowed(request, allowed) -> HttpResponse:
+    return outcome(405, "not-supported", _("Méthode %(method)s non proposée ici (proposées : %(allowed)s).")
+                   % {"method": request.method, "allowed": ", ".join(allowed)}, {"Allow": ", ".join(allowed)})
+
+
+def fhir_view(view=None, *, methods=("GET", "HEAD")):
+    """`methods` only, `_format` json only, and every failure answered as an OperationOutcome. CSRF-exempt: there
+    is no cookie session here to protect, and a refused method gets FHIR's 405 rather than Django's HTML 403.
+
+    The services' refusals come back as FHIR expects them: a workflow refusal is 409 with the table's sentence, a
+    validation error 422 (the write handlers name the element in `expression` before it gets here)."""
+    if view is None:
+        return functools.partial(fhir_view, methods=methods)
 
     @csrf_exempt
     @functools.wraps(view)
     def wrapped(request, *args, **kwargs):
         try:
-            if request.method not in ("GET", "HEAD"):
-                raise FhirError(405, "not-supported", _("Seule la lecture (GET) est proposée ici."))
+            if request.method not in methods:
+                return _not_allowed(request, methods)
             if request.GET.get("_format", "json") not in _FORMATS:
                 raise FhirError(406, "not-supported", _("Seul le format JSON est proposé (_format=json)."))
             return view(request, *args, **kwargs)
         except FhirError as exc:
             headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
-            return outcome(exc.status, exc.code, exc.message, headers)
+            return outcome(exc.status, exc.code, exc.message, headers, exc.issues)
         except Http404:
             return outcome(404, "not-found", _("Ressource introuvable."))
         except CallerError as exc:
             return outcome(403, "forbidden", str(exc))
         except ApiError as exc:  # the REST API's helpers used for the report PDF (pending, unreadable)
             return outcome(exc.status, _API_ISSUE.get(exc.status, "processing"), exc.message)
+        except WorkflowError as exc:
+            return outcome(409, "business-rule", str(exc))
+        except ValidationError as exc:
+            return outcome(422, "invalid", " ".join(exc.messages))
 
+    wrapped.methods = tuple(methods)  # what the route serves, for the test that holds the statement to the routes
     return wrapped
+
+
+def by_method(**views):
+    """One URL, one view per HTTP method (HEAD goes with GET); any other method is answered 405."""
+    allowed = [*views, *(["HEAD"] if "GET" in views else [])]
+
+    @csrf_exempt
+    def dispatch(request, *args, **kwargs):
+        view = views.get("GET" if request.method == "HEAD" else request.method)
+        if view is None:
+            return _not_allowed(request, allowed)
+        return view(request, *args, **kwargs)
+
+    dispatch.methods = tuple(allowed)
+    return dispatch
 
 
 def read_view(resource_type: ResourceType):
     @fhir_view
     def read(request, pk: str):
         _authenticate(request)
-        return respond(resource_type.read(request, pk))
+        result = resource_type.read(request, pk)  # a resource, or the bytes themselves (Binary)
+        return result if isinstance(result, HttpResponseBase) else respond(result)
 
     return read
+
+
+def _written(request, result) -> HttpResponse:
+    """A create or update answer: the resource (with its ETag), `Location` for a creation; 204 when the change
+    took the resource out of the caller's sight (a transfer to another expert)."""
+    if result.resource is None:
+        return HttpResponse(status=204)
+    headers = {"Location": f"{_base_url(request)}/{result.location}"} if result.location else None
+    return respond(result.resource, result.status, headers)
+
+
+def create_view(resource_type: ResourceType):
+    @fhir_view(methods=("POST",))
+    def create(request):
+        _authenticate(request, scope=None)
+        return _written(request, resource_type.create(request))
+
+    return create
+
+
+def update_view(resource_type: ResourceType):
+    @fhir_view(methods=("PUT",))
+    def update(request, pk: str):
+        _authenticate(request, scope=None)
+        return _written(request, resource_type.update(request, pk))
+
+    return update
+
+
+def system_view(handler):
+    """`POST /fhir/`: a Bundle the handler answers with a Bundle (a transaction)."""
+
+    @fhir_view(methods=("POST",))
+    def system(request):
+        _authenticate(request, scope=None)
+        return _written(request, handler(request))
+
+    return system
 
 
 def _number(request, name: str, default: int, maximum: int) -> int:
@@ -192,6 +269,8 @@ def capability_statement() -> CapabilityStatement:
                             for p in search_params(resource_type)]} if resource_type.search_base else {}),
         **({"searchInclude": [include.name for include in resource_type.includes]}
            if resource_type.includes else {}),
+        # An update needs If-Match with the version read (ETag, meta.versionId); there is no create by PUT.
+        **({"versioning": "versioned-update", "updateCreate": False} if resource_type.update else {}),
     } for resource_type in RESOURCES]
     return CapabilityStatement.model_validate({
         "resourceType": "CapabilityStatement", "status": "active", "kind": "instance",
@@ -199,8 +278,11 @@ def capability_statement() -> CapabilityStatement:
         "software": {"name": "Téléexpertise"},
         "implementation": {"description": "Téléexpertise FHIR facade", "url": f"{settings.SITE_URL.rstrip('/')}/fhir"},
         "rest": [{"mode": "server", "resource": served, "security": {
-            "description": "Authorization: Bearer <token> (personal token or organisation client token, "
-                         f"scope {READ_SCOPE}), as on /api/."}}],
+            "description": "Authorization: Bearer <token> (personal token or organisation client token), as on "
+                         f"/api/: scope {READ_SCOPE} to read, cases:write to create and update, reports:write for "
+                         "the report (Task.output)."},
+            "interaction": [{"code": code, "documentation": " ".join(handler.__doc__.split("\n\n")[0].split())}
+                            for code, handler in SYSTEM_INTERACTIONS.items()]}],
     })
 
 
@@ -210,7 +292,7 @@ def metadata(request):
     return respond(capability_statement())
 
 
-@fhir_view
+@fhir_view(methods=("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"))
 def unknown(request, rest: str):
     return outcome(404, "not-supported", _("Type de ressource ou opération non proposé : %(path)s.")
                    % {"path": rest})

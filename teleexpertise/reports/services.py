@@ -12,6 +12,7 @@ from teleexpertise.audit.models import AuditEvent
 from teleexpertise.audit.services import audit_log
 from teleexpertise.billing.services import billing_records_create_for_report
 from teleexpertise.cases import workflow
+from teleexpertise.cases.models import Case
 from teleexpertise.cases.services import case_answer, lock_case
 from teleexpertise.cases.workflow import Actor, WorkflowError
 from teleexpertise.core.jobs import enqueue
@@ -53,6 +54,8 @@ def report_save_draft(*, actor: Actor, case_id, data: dict, ip=None) -> ReportVe
                 setattr(draft, name, data[name])
         draft.author = actor.professional
         draft.save()
+        # The work item changed (its report is being written): a new version for the FHIR Task, a new live stamp.
+        Case.objects.filter(pk=case.pk).update(updated_at=timezone.now())
         audit_log(actor=actor.user, action="report.save_draft", kind=AuditEvent.Kind.UPDATE, obj=draft, case=case,
                   ip=ip, summary=_("Brouillon du compte-rendu, version %(n)s") % {"n": draft.number})
     return draft
