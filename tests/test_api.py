@@ -194,6 +194,8 @@ def test_list_filters_and_pagination(cast, api_for):
     assert {r["id"] for r in page["items"] + rest["items"]} == {str(c.pk) for c in cases}
     bad = requester.get("/api/cases", {"limit": 1000, "state": "nope"})
     assert bad.status_code == 422 and set(bad.json()["fields"]) == {"limit", "state"}
+    misspelt = requester.get("/api/cases", {"stat": "closed"})  # ignoring it would list every case
+    assert misspelt.status_code == 422 and list(misspelt.json()["fields"]) == ["stat"]
 
 
 # --- Tokens, scopes, rate limit --------------------------------------------------------------------------

@@ -12,7 +12,14 @@ from ninja import Field, Query, Router, Schema, Status
 
 from teleexpertise.api import schemas as s
 from teleexpertise.api.auth import require
-from teleexpertise.api.errors import ApiError, Error, form_errors, from_django_validation, invalid
+from teleexpertise.api.errors import (
+    ApiError,
+    Error,
+    form_errors,
+    from_django_validation,
+    invalid,
+    refuse_unknown_query,
+)
 from teleexpertise.audit.models import AuditEvent
 from teleexpertise.audit.services import audit_log, client_ip
 from teleexpertise.cases import selectors, services, workflow
@@ -144,6 +151,7 @@ class ListFilters(Schema):
 def case_list(request, filters: Query[ListFilters]):
     """Only the cases the caller may see (as on the web inbox), newest change first."""
     caller = require(request, "cases:read")
+    refuse_unknown_query(request, ListFilters)
     pid = caller.actor.professional_id
     if filters.role == "pool":
         rows = selectors.pool_queue(request.user)

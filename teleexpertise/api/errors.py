@@ -36,6 +36,13 @@ def invalid(fields: dict[str, list[str]]) -> ApiError:
     return ApiError(422, "invalid", _("Certaines valeurs sont invalides : voyez le détail par champ."), fields)
 
 
+def refuse_unknown_query(request, filters: type) -> None:
+    """A misspelt filter silently ignored would widen the answer: name it instead (422)."""
+    unknown = sorted(set(request.GET) - set(filters.model_fields))
+    if unknown:
+        raise invalid({name: [_("Paramètre inconnu pour cet appel.")] for name in unknown})
+
+
 def from_django_validation(exc: DjangoValidationError, *, field: str = "", rename: dict | None = None) -> ApiError:
     """A service's ValidationError: per field when it says which, else on `field` (the input it checked)."""
     rename = rename or {}

@@ -13,7 +13,7 @@ from ninja import Field, Query, Router, Schema, Status
 
 from teleexpertise.api import schemas as s
 from teleexpertise.api.auth import ClientBearerToken, require
-from teleexpertise.api.errors import ApiError, Error, from_django_validation
+from teleexpertise.api.errors import ApiError, Error, from_django_validation, refuse_unknown_query
 from teleexpertise.api.models import ApiClient
 from teleexpertise.audit.models import AuditEvent
 from teleexpertise.audit.services import audit_log, client_ip
@@ -109,6 +109,7 @@ class DeliveryFilters(Schema):
 def delivery_list(request, webhook_id: UUID, filters: Query[DeliveryFilters]):
     client = _client(request)
     subscription = services.subscription_for_client(client, webhook_id)
+    refuse_unknown_query(request, DeliveryFilters)
     rows = services.deliveries_of(subscription, status=filters.status)
     audit_log(actor=None, action="webhook.deliveries_read", kind=AuditEvent.Kind.READ, obj=subscription,
               ip=client_ip(request), summary=f"{client.name} ({client.client_id}) {filters.status}".strip())
