@@ -46,6 +46,7 @@ class Spool:
         self._header = crypto.new_header()
         self._chunk_size = self._header.chunk_size
         self._pending = bytearray()
+        self._held: bytes | None = None  # a whole chunk not yet known not to be the last
         self._index = 0
         self._scanner = RarScanner()  # on the hashing thread: the plaintext is not read again for it
         self._tally = storage.Tally(self._scanner)
@@ -66,6 +67,13 @@ class Spool:
     # --- Receiving ----------------------------------------------------------------------------------------------
 
     def write(self, data: bytes) -> None:
+        if not self._pending and len(data) == self._chunk_size and isinstance(data, bytes):
+            # The common case (an upload read a chunk at a time): the chunk is kept as it came, not copied.
+            if self._held is not None:
+                self._seal(self._held, last=False)
+            self._held = data
+            return
+        self._release_held()
         self._pending += data
         # Strictly greater: a full chunk is only known not to be the last once a further byte has arrived.
         while len(self._pending) > self._chunk_size:
@@ -73,6 +81,7 @@ class Spool:
             del self._pending[: self._chunk_size]
 
     def finish(self) -> None:
+        self._release_held()
         self._seal(bytes(self._pending), last=True)
         self._pending = bytearray()
         self._out.flush()
@@ -81,6 +90,11 @@ class Spool:
         self.size = self._tally.size
         self.sha256 = self._tally.digest.hexdigest()  # waits for the hashing thread, hence for the scan too
         self.rar_scan = self._scanner  # the whole plaintext went through it
+
+    def _release_held(self) -> None:
+        if self._held is not None:
+            self._pending[0:0] = self._held
+            self._held = None
 
     def _seal(self, plaintext: bytes, *, last: bool) -> None:
         self._tally.add(plaintext)  # hashed on a side thread: it must be an immutable copy

@@ -463,6 +463,27 @@ def test_a_spool_commits_to_the_same_object_put_would_make(backend, size):
     assert read_all(blob) == data
 
 
+@pytest.mark.parametrize("writes", [
+    [CHUNK_SIZE] * 3,  # whole chunks: kept as received, the last one sealed as last
+    [CHUNK_SIZE, CHUNK_SIZE, 12_345],
+    [CHUNK_SIZE, 5, CHUNK_SIZE - 5, CHUNK_SIZE],  # whole chunks again after an unaligned piece
+    [7] * 10 + [CHUNK_SIZE, CHUNK_SIZE],
+])
+def test_a_spool_takes_whole_and_partial_chunks_in_any_order(backend, writes):
+    data = os.urandom(sum(writes))
+    from teleexpertise.documents.spool import Spool
+
+    spooled, position = Spool(), 0
+    for size in writes:
+        spooled.write(data[position:position + size])
+        position += size
+    spooled.finish()
+    with spooled.open() as plain:
+        assert plain.read() == data
+    blob = spooled.commit()
+    assert blob.sha256 == hashlib.sha256(data).hexdigest() and read_all(blob) == data
+
+
 def test_a_spool_reads_back_any_range_of_the_plaintext(backend):
     data = os.urandom(3 * CHUNK_SIZE + 777)
     spooled = _spooled(data, piece=65_536)
