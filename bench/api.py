@@ -409,12 +409,16 @@ def measure(server, scenario: Scenario, seed: Seed, config: Config, work: Path) 
         wrk(server, work / "timed.req", connections=config.connections, seconds=config.warmup_seconds)
         timed_run = {"seconds": config.seconds}
     tree = harness.process_tree(server.process.pid)
-    server_cpu, store_before = _tree_cpu(tree), _store_cpu()
+    workers = harness.gunicorn_workers(server.process.pid)
+    server_cpu, store_before, workers_before = _tree_cpu(tree), _store_cpu(), [harness.cpu_seconds(w) for w in workers]
     with harness.cpu_window(server.process.pid) as machine, _profiler(config, server, work, scenario.name) as prof:
         figures = wrk(server, work / "timed.req", connections=config.connections, **timed_run)
     server_cpu = _tree_cpu(tree) - server_cpu
     store_cpu = sum(cpu - store_before.get(pid, 0.0) for pid, cpu in _store_cpu().items())
-    return _result(scenario, items, figures, machine, server_cpu, store_cpu, prof)
+    result = _result(scenario, items, figures, machine, server_cpu, store_cpu, prof)
+    result["cpu"]["per_worker_cpu_seconds"] = [round(harness.cpu_seconds(w) - before, 2)
+                                               for w, before in zip(workers, workers_before, strict=True)]
+    return result
 
 
 def _result(scenario, items, figures, machine, server_cpu, store_cpu, prof) -> dict:
@@ -438,6 +442,8 @@ def _result(scenario, items, figures, machine, server_cpu, store_cpu, prof) -> d
                 "server_cores": round(server_cpu / seconds, 2) if seconds else 0,
                 "client_cores": round(figures["client_cpu_seconds"] / seconds, 2) if seconds else 0,
                 "postgres_redis_cores": round(store_cpu / seconds, 2) if seconds else 0,
+                "server_cpu_ms_per_request": round(server_cpu * 1000 / max(figures["requests"], 1), 2),
+                "postgres_redis_cpu_ms_per_request": round(store_cpu * 1000 / max(figures["requests"], 1), 2),
                 "machine_busy_cores": machine["machine_busy_cores"],
                 "others_busy_cores": round(max(0.0, machine["machine_busy_cores"] - (
                     server_cpu + figures["client_cpu_seconds"] + store_cpu) / max(seconds, 1e-9)), 2)},
@@ -453,7 +459,9 @@ def _line(name: str, r: dict) -> str:
     verdict = "ok" if r["target"]["met"] else "MISSED"
     return (f"{NAME}/{name:<26} {r['rps']:7.1f} req/s  p50 {r['p50_ms']:6.1f}  p95 {r['p95_ms']:6.1f}  "
             f"p99 {r['p99_ms']:6.1f}  max {r['max_ms']:7.1f} ms  errors {r['errors']}  "
-            f"cpu server {r['cpu']['server_cores']:.2f} client {r['cpu']['client_cores']:.2f} "
+            f"cpu/req server {r['cpu']['server_cpu_ms_per_request']:.1f} ms pg+redis "
+            f"{r['cpu']['postgres_redis_cpu_ms_per_request']:.1f} ms  cores: server {r['cpu']['server_cores']:.2f} "
+            f"client {r['cpu']['client_cores']:.2f} "
             f"pg+redis {r['cpu']['postgres_redis_cores']:.2f} others {r['cpu']['others_busy_cores']:.2f}  "
             f"(>= {r['target']['rps']} req/s, p95 <= {r['target']['p95_ms']:g} ms: {verdict})")
 
@@ -506,7 +514,7 @@ def server_env(work: Path, redis_url: str | None) -> dict:
     env = {
         "DJANGO_SETTINGS_MODULE": "teleexpertise.settings",
         "DEBUG": "0", "SECRET_KEY": secrets.token_urlsafe(50), "ALLOWED_HOSTS": "127.0.0.1,localhost",
-        "DATABASE_URL": harness.database_url(), "DB_CONN_MAX_AGE": "60",
+        "DATABASE_URL": harness.database_url(), "DB_CONN_MAX_AGE": "60", "DB_PREPARED_STATEMENTS": "1",
         "REDIS_URL": redis_url or "",
         "JOBS_IMMEDIATE": "0",  # this process's test settings turn it on; the server's consumer runs the jobs
         "DOCUMENT_MASTER_KEYS": f"bench-1:{key}", "DOCUMENT_ACTIVE_KEY_ID": "bench-1",
@@ -516,11 +524,17 @@ def server_env(work: Path, redis_url: str | None) -> dict:
         "API_RATE_LIMIT": BENCH_RATE_LIMIT,
         "CLAMAV_ADDRESS": "",
     }
-    return env
+    return {**env, **extra_server_env()}
 
 
-SHOWN_SETTINGS = ("DJANGO_SETTINGS_MODULE", "DEBUG", "ALLOWED_HOSTS", "DB_CONN_MAX_AGE", "REDIS_URL", "JOBS_IMMEDIATE",
-                  "DOCUMENT_STORAGE", "API_RATE_LIMIT", "CLAMAV_ADDRESS")
+def extra_server_env() -> dict:
+    """BENCH_API_SERVER_ENV="NAME=value NAME=value": settings to try against the defaults above, back to back."""
+    pairs = [pair.partition("=") for pair in os.environ.get("BENCH_API_SERVER_ENV", "").split()]
+    return {name: value for name, _sep, value in pairs if name}
+
+
+SHOWN_SETTINGS = ("DJANGO_SETTINGS_MODULE", "DEBUG", "ALLOWED_HOSTS", "DB_CONN_MAX_AGE", "DB_PREPARED_STATEMENTS",
+                  "REDIS_URL", "JOBS_IMMEDIATE", "DOCUMENT_STORAGE", "API_RATE_LIMIT", "CLAMAV_ADDRESS")
 
 
 def _versions() -> dict:
@@ -622,7 +636,7 @@ def run() -> dict:
                                     "config": "teleexpertise.gunicorn_conf (JSON access log)"},
                        "job_consumer": "huey (run_huey, started by serve), "
                                        f"{os.environ.get('JOBS_WORKERS', '2')} threads",
-                       "settings": {k: env[k] for k in SHOWN_SETTINGS},
+                       "settings": {**{k: env[k] for k in SHOWN_SETTINGS}, **extra_server_env()},
                        "settings_note": "SECRET_KEY, DOCUMENT_MASTER_KEYS random per run; documents on local disk "
                                         "under var/bench_api.<pid>/ (removed); e-mails by the default console "
                                         "backend, in the consumer's log",

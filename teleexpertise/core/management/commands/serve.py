@@ -14,6 +14,7 @@ logger = logging.getLogger(__name__)
 # gunicorn gthread: processes x threads. The API bench (bench/README.md, `api`) measures them on two cores.
 DEFAULT_WORKERS = 2
 DEFAULT_THREADS = 4
+WORKER_CLASS = "teleexpertise.gunicorn_worker.BalancedThreadWorker"  # gthread that spreads connections over workers
 
 
 class Command(BaseCommand):
@@ -28,7 +29,7 @@ class Command(BaseCommand):
     def handle(self, *args, host, port, workers, threads, **options):
         manage = [sys.executable, str(settings.PROJECT_DIR / "manage.py")]
         web = [sys.executable, "-m", "gunicorn", "teleexpertise.wsgi:application", "--bind", f"{host}:{port}",
-               "--workers", str(workers), "--threads", str(threads), "--worker-class", "gthread",
+               "--workers", str(workers), "--threads", str(threads), "--worker-class", WORKER_CLASS,
                "--config", "python:teleexpertise.gunicorn_conf"]
         children = [subprocess.Popen(manage + ["run_huey"]), subprocess.Popen(web, cwd=settings.PROJECT_DIR)]  # noqa: S603
         logger.info("serving", extra={"url": f"http://{host}:{port}/"})
