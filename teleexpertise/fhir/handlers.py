@@ -140,13 +140,13 @@ def _task_status(rows, value):
 
 
 def _read_service_request(request, pk):
-    case = selectors.case_for_user(request.user, parse_id(pk))
+    case = selectors.case_for_user(request.user, parse_id(pk), related=_CASE_RELATED)
     _audit_case_read(request, case, "ServiceRequest")
     return resources.service_request(case)
 
 
 def _read_task(request, pk):
-    case = selectors.case_for_user(request.user, parse_id(pk))
+    case = selectors.case_for_user(request.user, parse_id(pk), related=_CASE_RELATED)
     _audit_case_read(request, case, "Task")
     started = ReportVersion.objects.filter(case=case, status=ReportVersion.Status.DRAFT).exists()
     return resources.task(case, report_started=started)
