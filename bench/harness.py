@@ -141,9 +141,12 @@ def bulk_insert(model, objs: list, batch_size: int = 5_000) -> None:
     fields = [f for f in model._meta.concrete_fields if not (f.primary_key and getattr(objs[0], f.attname) is None)]
     columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
     sql = f"COPY {connection.ops.quote_name(model._meta.db_table)} ({columns}) FROM STDIN"
+    # JSON columns need the field's own adaptation (psycopg cannot guess a dict's type); the others go as they are.
+    json_fields = {f for f in fields if f.get_internal_type() == "JSONField"}
     with connection.cursor() as cursor, cursor.cursor.copy(sql) as copy:
         for obj in objs:
-            copy.write_row([f.pre_save(obj, True) for f in fields])  # pre_save: auto_now_add values
+            copy.write_row([f.get_db_prep_save(f.pre_save(obj, True), connection) if f in json_fields
+                            else f.pre_save(obj, True) for f in fields])  # pre_save: auto_now_add values
 
 
 def analyze() -> None:
@@ -585,3 +588,74 @@ def _wait_until_up(server: LiveServer, workers: int, timeout: float) -> None:
         if time.monotonic() > deadline:
             raise RuntimeError(f"the server did not answer within {timeout:g} s:\n{server.log_tail()}")
         time.sleep(0.2)
+
+
+def gunicorn_workers(root: int) -> list[int]:
+    """The gunicorn worker processes under `root` (a `manage.py serve`): the children of the gunicorn master."""
+    workers = []
+    for pid in process_tree(root):
+        try:
+            command = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"gunicorn" in command and pid != root:
+            workers += [child for child in child_pids(pid) if child not in workers]
+    return workers
+
+
+@contextmanager
+def production_server(env: dict, *, log_path: Path, workers: int | None = None, threads: int | None = None,
+                      start_timeout: float = 90):
+    """`manage.py serve` as production starts it (gunicorn gthread with `teleexpertise.gunicorn_conf`, and the huey
+    consumer), on 127.0.0.1 and a free port, with `env` added to this process's environment; `workers` and
+    `threads` left out keep serve's defaults. `XDG_RUNTIME_DIR` in `env` keeps gunicorn's control socket out of
+    ~/.gunicorn/. Stopped with SIGTERM (serve stops its children), then SIGKILL of the whole tree."""
+    import signal
+    import subprocess
+
+    port = free_port()
+    command = [sys.executable, "manage.py", "serve", "--host", "127.0.0.1", "--port", str(port)]
+    command += ["--workers", str(workers)] if workers else []
+    command += ["--threads", str(threads)] if threads else []
+    with open(log_path, "ab") as log:
+        process = subprocess.Popen(command, cwd=PROJECT_DIR, env={**os.environ, **env},  # noqa: S603
+                                   stdout=log, stderr=subprocess.STDOUT)
+    server = LiveServer("127.0.0.1", port, process, log_path)
+    expected = workers or 1
+    try:
+        deadline = time.monotonic() + start_timeout
+        while not (_answers(server) and len(gunicorn_workers(process.pid)) >= expected):
+            if process.poll() is not None:
+                raise RuntimeError(f"the server exited ({process.returncode}):\n{server.log_tail()}")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the server did not answer within {start_timeout:g} s:\n{server.log_tail()}")
+            time.sleep(0.2)
+        yield server
+    finally:
+        tree = process_tree(process.pid)
+        process.terminate()
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            pass
+        for pid in tree:  # whatever did not stop with serve (checked to be still ours: the pid was not reused)
+            try:
+                if b"manage.py" in Path(f"/proc/{pid}/cmdline").read_bytes() or b"gunicorn" in Path(
+                        f"/proc/{pid}/cmdline").read_bytes():
+                    os.kill(pid, signal.SIGKILL)
+            except (OSError, ProcessLookupError):
+                pass
+        process.wait()
+
+
+def _answers(server: LiveServer) -> bool:
+    import http.client
+
+    try:
+        connection = server.connection(timeout=5)
+        connection.request("GET", "/healthz")
+        ok = connection.getresponse().status == 200
+        connection.close()
+        return ok
+    except (OSError, http.client.HTTPException):
+        return False

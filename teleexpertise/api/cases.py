@@ -6,6 +6,7 @@ from uuid import UUID
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.http import Http404
 from django.template.defaultfilters import filesizeformat
 from django.utils.translation import gettext as _
 from ninja import Field, Query, Router, Schema, Status
@@ -87,15 +88,17 @@ def _row(case: Case) -> dict:
 
 def _after(request, caller, case_id):
     """The case as it is after an action; 204 when the action took it out of the caller's sight (a transfer)."""
-    if not selectors.cases_visible_to(request.user).filter(pk=case_id).exists():
+    try:
+        case = selectors.case_for_user(request.user, case_id)
+    except Http404:
         return Status(204, None)
-    return Status(200, _case_out(caller, selectors.case_for_user(request.user, case_id)))
+    return Status(200, _case_out(caller, case))
 
 
 def _act(request, case_id: UUID, scope: str, service, *, field: str = "", **kwargs):
     """Run one workflow service on a case the caller can see, and answer with the case."""
     caller = require(request, scope)
-    case = selectors.case_for_user(request.user, case_id)
+    case = selectors.case_for_user(request.user, case_id, related=())  # the service reads and locks it itself
     try:
         service(actor=caller.actor, case_id=case.pk, ip=client_ip(request), **kwargs)
     except ValidationError as exc:
@@ -241,18 +244,19 @@ def case_transfer(request, case_id: UUID, payload: s.TransferIn):
 @router.get("/cases/{case_id}/messages", response={200: list[s.MessageOut], **ERRORS}, summary="Read the thread")
 def message_list(request, case_id: UUID):
     require(request, "cases:read")
-    case = selectors.case_for_user(request.user, case_id)
+    case = selectors.case_for_user(request.user, case_id, related=())
     audit_log(actor=request.user, action="case.view", kind=AuditEvent.Kind.READ, obj=case, case=case,
               ip=client_ip(request), summary="API échanges")
     thread_mark_read(user=request.user, case=case)
     return [{"id": m.pk, "kind": m.kind, "author": m.author.display_name, "body": m.body,
-             "created_at": m.created_at} for m in selectors.case_thread(case).order_by("created_at")]
+             "created_at": m.created_at}
+            for m in selectors.case_thread(case).prefetch_related(None).order_by("created_at")]  # no attachments
 
 
 @router.post("/cases/{case_id}/messages", response={201: s.MessageOut, **ERRORS}, summary="Post a message")
 def message_post(request, case_id: UUID, payload: s.MessageIn):
     caller = require(request, "cases:write")
-    case = selectors.case_for_user(request.user, case_id)
+    case = selectors.case_for_user(request.user, case_id, related=())
     try:
         message = services.case_post_message(actor=caller.actor, case_id=case.pk, body=payload.body,
                                              ip=client_ip(request))
@@ -280,7 +284,7 @@ _UPLOAD_BODY = {"requestBody": {"required": True, "content": {"multipart/form-da
 def document_upload(request, case_id: UUID):
     """One file per call, field `file`. The body is read only after the caller and its size are checked."""
     caller = require(request, "cases:write")
-    case = selectors.case_for_user(request.user, case_id)
+    case = selectors.case_for_user(request.user, case_id, related=())
     length = request.META.get("CONTENT_LENGTH") or "0"
     if not length.isdigit() or int(length) > settings.DOCUMENT_MAX_FILE_BYTES + 64 * 1024:
         raise invalid({"file": [_("Fichier trop volumineux : %(limit)s au plus par fichier.")

@@ -6,7 +6,12 @@ from teleexpertise.directory.models import Network, NetworkMembership, Professio
 def professional_for_user(user) -> Professional | None:
     if not user.is_authenticated:
         return None
-    return Professional.objects.select_related("profession", "specialty", "organisation").filter(user=user).first()
+    professional = (Professional.objects.select_related("profession", "specialty", "organisation")
+                    .filter(user=user).first())
+    # Remembered on the user as `user.professional` would be, so that the selectors asking for it later in the
+    # request (cases_visible_to...) do not read it again.
+    Professional._meta.get_field("user").remote_field.set_cached_value(user, professional)
+    return professional
 
 
 def experts_selectable():

@@ -186,7 +186,7 @@ def _task_status(rows, value):
 
 
 def _read_service_request(request, pk):
-    case = selectors.case_for_user(request.user, parse_id(pk))
+    case = selectors.case_for_user(request.user, parse_id(pk), related=_CASE_RELATED)
     _audit_case_read(request, case, "ServiceRequest")
     return resources.service_request(case)
 
@@ -216,7 +216,7 @@ def task_resource(request, case, versions=None, information_request=None):
 
 
 def _read_task(request, pk):
-    case = selectors.case_for_user(request.user, parse_id(pk))
+    case = selectors.case_for_user(request.user, parse_id(pk), related=_CASE_RELATED)
     _audit_case_read(request, case, "Task")
     return task_resource(request, case)
 

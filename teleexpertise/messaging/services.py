@@ -22,7 +22,10 @@ def message_create(*, actor, case, author, body: str, kind: str = Message.Kind.M
 def thread_mark_read(*, user, case) -> None:
     """The user has seen the case: its messages and its notifications are read."""
     now = timezone.now()
-    ReadMarker.objects.update_or_create(case=case, user=user, defaults={"read_at": now})
+    # One UPDATE when the marker exists (every visit but the first), instead of update_or_create's locking read,
+    # savepoint and save; the first visit inserts it, or updates it when a concurrent first visit won the insert.
+    if not ReadMarker.objects.filter(case=case, user=user).update(read_at=now):
+        ReadMarker.objects.update_or_create(case=case, user=user, defaults={"read_at": now})
     Notification.objects.filter(recipient=user, case=case, read_at__isnull=True).update(read_at=now)
 
 
