@@ -2,6 +2,7 @@
 the error shape."""
 
 import io
+import os
 from datetime import timedelta
 
 import pypdf
@@ -246,7 +247,21 @@ def test_expired_token_is_refused(cast):
     assert Client(HTTP_AUTHORIZATION=f"Bearer {secret}").get("/api/cases").status_code == 401
 
 
-def test_rate_limit_per_token(cast, api_for, settings):
+@pytest.fixture(params=["test cache", "redis"])
+def rate_cache(request, settings):
+    """The settings' cache, and Redis as in production (counted there in one round trip per call)."""
+    if request.param == "redis":
+        settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache",
+                                       "LOCATION": os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/13")}}
+        from django.core.cache import caches
+        try:
+            caches["default"].clear()
+        except Exception as exc:  # noqa: BLE001 - no Redis on this machine: say so rather than fail obscurely
+            pytest.skip(f"Redis not reachable: {exc}")
+    return request.param
+
+
+def test_rate_limit_per_token(cast, api_for, settings, rate_cache):
     settings.API_RATE_LIMIT = "3/min"
     api, other = api_for(cast.requester), api_for(cast.expert)
     assert [api.get("/api/cases").status_code for _ in range(3)] == [200, 200, 200]

@@ -167,7 +167,9 @@ class Caller:
 
 def _valid_token(secret: str) -> ApiToken | None:
     """A presented token that is unrevoked, unexpired, and whose user is active or client unrevoked."""
-    token = (ApiToken.objects.select_related("user", "client__organisation")
+    # The professional is read with the token (one query instead of three): `actor_for` then finds it on the user.
+    token = (ApiToken.objects.select_related("user__professional__profession", "user__professional__specialty",
+                                             "user__professional__organisation", "client__organisation")
              .filter(token_hash=hash_secret(secret or "")).first())
     if token is None or not token.is_active:
         return None

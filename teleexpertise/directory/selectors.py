@@ -6,6 +6,9 @@ from teleexpertise.directory.models import Network, NetworkMembership, Professio
 def professional_for_user(user) -> Professional | None:
     if not user.is_authenticated:
         return None
+    reverse = Professional._meta.get_field("user").remote_field
+    if reverse.is_cached(user):  # read with the user already (the API's token lookup joins it)
+        return reverse.get_cached_value(user)
     professional = (Professional.objects.select_related("profession", "specialty", "organisation")
                     .filter(user=user).first())
     # Remembered on the user as `user.professional` would be, so that the selectors asking for it later in the
