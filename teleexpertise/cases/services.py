@@ -34,7 +34,7 @@ S = Case.State
 
 def actor_for(user) -> Actor:
     professional = professional_for_user(user)
-    return Actor(user=user, professional=professional, network_roles=network_roles(professional))
+    return Actor(user=user, professional=professional, load_network_roles=lambda: network_roles(professional))
 
 
 def _paris(value) -> str:

@@ -10,6 +10,7 @@ service checks the same row before it writes. Roles are relative to the case:
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from django.utils.functional import cached_property
 from django.utils.translation import gettext_lazy as _
 
 from teleexpertise.cases.models import Case
@@ -125,13 +126,18 @@ TRANSITIONS: tuple[Transition, ...] = (
 BY_ACTION = {t.action: t for t in TRANSITIONS}
 
 
-@dataclass
 class Actor:
-    """A user seen from the workflow: their professional record and network roles, loaded once."""
+    """A user seen from the workflow: their professional record, and their network roles read once, when first
+    needed (most API reads never ask: one query less on each)."""
 
-    user: object
-    professional: object | None
-    network_roles: dict  # {network_id: "member" | "dispatcher"}
+    def __init__(self, *, user, professional, load_network_roles: Callable[[], dict]):
+        self.user = user
+        self.professional = professional
+        self._load_network_roles = load_network_roles
+
+    @cached_property
+    def network_roles(self) -> dict:  # {network_id: "member" | "dispatcher"}
+        return self._load_network_roles()
 
     @property
     def professional_id(self):
