@@ -358,3 +358,20 @@ def test_openapi_document_and_docs_are_served(client):
     assert "/api/cases/{case_id}/claim" in schema["paths"]
     assert "multipart/form-data" in schema["paths"]["/api/cases/{case_id}/documents"]["post"]["requestBody"]["content"]
     assert client.get("/api/docs").status_code == 200
+
+
+def test_a_list_page_costs_the_same_queries_whatever_its_length(cast, api_for):
+    """No per-row query (the rows' patient and professionals come in the page's one query)."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    api = api_for(cast.expert)
+    cast.case_in("accepted")
+    api.get("/api/cases")  # the token's first use is recorded once
+    with CaptureQueriesContext(connection) as one:
+        assert len(api.get("/api/cases").json()["items"]) == 1
+    for _ in range(6):
+        cast.case_in("accepted")
+    with CaptureQueriesContext(connection) as seven:
+        assert len(api.get("/api/cases").json()["items"]) == 7
+    assert len(seven.captured_queries) == len(one.captured_queries)

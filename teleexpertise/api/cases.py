@@ -165,6 +165,8 @@ def case_list(request, filters: Query[ListFilters]):
             rows = rows.filter(**{f"{filters.role}_id": pid})
     audit_log(actor=request.user, action="case.list", kind=AuditEvent.Kind.READ, ip=client_ip(request),
               summary=f"API {filters.role} {filters.state or ''} {filters.q[:50]}".strip())
+    # A row here names the patient and the two professionals, no more: not the web inbox's network and tags.
+    rows = rows.prefetch_related(None).select_related(None).select_related("patient", "requester", "expert")
     page = list(rows[filters.offset:filters.offset + filters.limit])
     return {"count": rows.count(), "limit": filters.limit, "offset": filters.offset, "items": [_row(c) for c in page]}
 
