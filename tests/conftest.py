@@ -25,6 +25,27 @@ def client_for(cast):
     return make
 
 
+API_SCOPES = ["cases:read", "cases:write", "reports:write"]
+
+
+@pytest.fixture
+def api_for(cast):
+    """A client sending a personal token of this member of the cast (with these scopes), for /api/ and /fhir/."""
+    from teleexpertise.api.services import personal_token_create
+
+    def make(who, scopes=API_SCOPES):
+        user = who if hasattr(who, "email") and not hasattr(who, "profession") else who.user
+        _token, secret = personal_token_create(user=user, name="Logiciel de test", scopes=scopes)
+        return Client(HTTP_AUTHORIZATION=f"Bearer {secret}")
+
+    return make
+
+
+@pytest.fixture
+def fhir_for(api_for):
+    return api_for
+
+
 @pytest.fixture(autouse=True)
 def _french_by_default():
     """Each test starts in French, as the platform does: a request in English must not leak its language into

@@ -28,17 +28,6 @@ def _storage(tmp_path, settings):
     settings.DOCUMENT_ROOT = str(tmp_path / "documents")
 
 
-@pytest.fixture
-def api_for(cast):
-    """A client that sends a personal token of this member of the cast (with these scopes)."""
-
-    def make(who, scopes=ALL):
-        user = who if hasattr(who, "email") and not hasattr(who, "profession") else who.user
-        _token, secret = personal_token_create(user=user, name="Logiciel de test", scopes=scopes)
-        return Client(HTTP_AUTHORIZATION=f"Bearer {secret}")
-
-    return make
-
 
 def _new_case_body(cast, **overrides) -> dict:
     body = {

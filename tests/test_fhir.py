@@ -30,15 +30,6 @@ def _storage(tmp_path, settings):
     settings.DOCUMENT_ROOT = str(tmp_path / "documents")
 
 
-@pytest.fixture
-def fhir_for(cast):
-    def make(who, scopes=ALL):
-        user = who if hasattr(who, "email") and not hasattr(who, "profession") else who.user
-        _token, secret = personal_token_create(user=user, name="DPI de test", scopes=scopes)
-        return Client(HTTP_AUTHORIZATION=f"Bearer {secret}")
-
-    return make
-
 
 @pytest.fixture
 def answered(cast, django_capture_on_commit_callbacks):

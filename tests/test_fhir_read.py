@@ -24,11 +24,9 @@ from teleexpertise.fhir.dates import DateValueError, parse_date_range
 from teleexpertise.fhir.table import BY_NAME
 from teleexpertise.patients.models import Consent
 from teleexpertise.reports.models import ReportVersion
-from tests import test_fhir
 from tests.factories import consent, identity, nir
 from tests.test_fhir import ids, ok, outsiders_case, parsed
 
-fhir_for = test_fhir.fhir_for  # the fixture: a client holding a personal token of a member of the cast
 S = Case.State
 FORM = {
     "resourceType": "Questionnaire", "url": "https://test.example/Questionnaire/derm", "version": "3",

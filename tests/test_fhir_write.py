@@ -11,12 +11,10 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
-from django.test import Client
 from django.utils import timezone
 from fhir.resources.R4B.binary import Binary
 from PIL import Image
 
-from teleexpertise.api.services import personal_token_create
 from teleexpertise.audit.models import AuditEvent
 from teleexpertise.cases import services
 from teleexpertise.cases.models import Case, ClosingSurvey
@@ -34,7 +32,7 @@ from teleexpertise.patients.models import Patient
 from teleexpertise.reports.models import ReportVersion
 from tests.documents.hostile import jpeg_bytes
 from tests.factories import nir
-from tests.test_fhir import ALL, parsed
+from tests.test_fhir import parsed
 
 FHIR_JSON = "application/fhir+json"
 S = Case.State
@@ -45,16 +43,6 @@ def _storage(tmp_path, settings):
     settings.DOCUMENT_STORAGE = "local"
     settings.DOCUMENT_ROOT = str(tmp_path / "documents")
 
-
-@pytest.fixture
-def fhir_for(cast):
-    """A client sending a personal token of this member of the cast (with these scopes)."""
-
-    def make(who, scopes=ALL):
-        _token, secret = personal_token_create(user=who.user, name="DPI de test", scopes=scopes)
-        return Client(HTTP_AUTHORIZATION=f"Bearer {secret}")
-
-    return make
 
 
 # --- Building FHIR input ----------------------------------------------------------------------------------
