@@ -7,6 +7,7 @@ downloaded. When it is missing the tests are skipped.
 
 import os
 import re
+import threading
 import time
 from pathlib import Path
 
@@ -33,6 +34,30 @@ def pytest_runtest_makereport(item, call):
     report = yield
     setattr(item, f"rep_{report.when}", report)
     return report
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _one_request_at_a_time_on_a_shared_connection():
+    """On in-memory SQLite the live server's request threads share the test's one connection: two requests at
+    once (a page polling while another acts) then fail with "cannot open savepoint - SQL statements in progress"
+    and the page stops following. Requests are then served one at a time; pages only poll (no long request), so
+    nothing waits on another. A database with a connection per thread runs them free."""
+    from django.contrib.staticfiles import handlers
+    from django.db import connection
+
+    if not (connection.vendor == "sqlite" and connection.is_in_memory_db()):
+        yield
+        return
+    original, lock = handlers.StaticFilesHandler, threading.Lock()
+
+    class OneAtATime(original):  # what pytest-django's live server wraps the site in
+        def __call__(self, environ, start_response):
+            with lock:
+                return super().__call__(environ, start_response)
+
+    handlers.StaticFilesHandler = OneAtATime
+    yield
+    handlers.StaticFilesHandler = original
 
 
 @pytest.fixture(scope="session")
