@@ -25,6 +25,13 @@ def client_for(cast):
     return make
 
 
+@pytest.fixture
+def local_documents(tmp_path, settings):
+    """Documents and PDFs stored on the local disk, in this test's own directory."""
+    settings.DOCUMENT_STORAGE = "local"
+    settings.DOCUMENT_ROOT = str(tmp_path / "documents")
+
+
 API_SCOPES = ["cases:read", "cases:write", "reports:write"]
 
 

@@ -22,11 +22,7 @@ from tests.factories import nir
 ALL = ["cases:read", "cases:write", "reports:write"]
 
 
-@pytest.fixture(autouse=True)
-def _storage(tmp_path, settings):
-    settings.DOCUMENT_STORAGE = "local"
-    settings.DOCUMENT_ROOT = str(tmp_path / "documents")
-
+pytestmark = pytest.mark.usefixtures("local_documents")
 
 
 def _new_case_body(cast, **overrides) -> dict:

@@ -24,11 +24,7 @@ CASE_TYPES = ("ServiceRequest", "Task")
 S = Case.State
 
 
-@pytest.fixture(autouse=True)
-def _storage(tmp_path, settings):
-    settings.DOCUMENT_STORAGE = "local"
-    settings.DOCUMENT_ROOT = str(tmp_path / "documents")
-
+pytestmark = pytest.mark.usefixtures("local_documents")
 
 
 @pytest.fixture

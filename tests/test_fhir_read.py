@@ -39,10 +39,7 @@ FORM = {
 ANSWERS = {"site": "Dos", "duration": 3}
 
 
-@pytest.fixture(autouse=True)
-def _storage(tmp_path, settings):
-    settings.DOCUMENT_STORAGE = "local"
-    settings.DOCUMENT_ROOT = str(tmp_path / "documents")
+pytestmark = pytest.mark.usefixtures("local_documents")
 
 
 @pytest.fixture

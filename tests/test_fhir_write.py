@@ -38,11 +38,7 @@ FHIR_JSON = "application/fhir+json"
 S = Case.State
 
 
-@pytest.fixture(autouse=True)
-def _storage(tmp_path, settings):
-    settings.DOCUMENT_STORAGE = "local"
-    settings.DOCUMENT_ROOT = str(tmp_path / "documents")
-
+pytestmark = pytest.mark.usefixtures("local_documents")
 
 
 # --- Building FHIR input ----------------------------------------------------------------------------------

@@ -33,10 +33,7 @@ CONCLUSION = "Exérèse conseillée, sans urgence."
 INTERNAL = "Coupure réseau pendant la lecture des photos"  # technical incidents: not for the patient
 
 
-@pytest.fixture(autouse=True)
-def _storage(tmp_path, settings):
-    settings.DOCUMENT_STORAGE = "local"
-    settings.DOCUMENT_ROOT = str(tmp_path / "documents")
+pytestmark = pytest.mark.usefixtures("local_documents")
 
 
 @pytest.fixture

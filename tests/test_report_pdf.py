@@ -19,10 +19,7 @@ from teleexpertise.reports.services import report_save_draft, report_sign
 R = RenderedReport.Status
 
 
-@pytest.fixture(autouse=True)
-def _storage(tmp_path, settings):
-    settings.DOCUMENT_STORAGE = "local"
-    settings.DOCUMENT_ROOT = str(tmp_path / "documents")
+pytestmark = pytest.mark.usefixtures("local_documents")
 
 
 @pytest.fixture
