@@ -267,6 +267,8 @@ DOCUMENT_MAX_CASE_BYTES = env_int("DOCUMENT_MAX_CASE_BYTES", 2 * 1024 * 1024 * 1
 DOCUMENT_IMAGE_MAX_PIXELS = env_int("DOCUMENT_IMAGE_MAX_PIXELS", 60_000_000)
 DOCUMENT_STORAGE = env_str("DOCUMENT_STORAGE", "local")  # "local" or "s3"
 DOCUMENT_ROOT = Path(env_str("DOCUMENT_ROOT", str(VAR_DIR / "documents")))
+# Upload spools are written around the page cache (O_DIRECT) where the file system allows it (documents.spool_writer)
+DOCUMENT_SPOOL_DIRECT_IO = env_bool("DOCUMENT_SPOOL_DIRECT_IO", True)
 DOCUMENT_S3_BUCKET = env_str("DOCUMENT_S3_BUCKET", "")
 DOCUMENT_S3_ENDPOINT_URL = env_str("DOCUMENT_S3_ENDPOINT_URL", "")
 DOCUMENT_S3_REGION = env_str("DOCUMENT_S3_REGION", "us-east-1")

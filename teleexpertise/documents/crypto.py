@@ -225,6 +225,12 @@ def encrypt_chunk(aead: AESGCM, header: Header, index: int, last: bool, plaintex
     return aead.encrypt(nonce, plaintext, aad)
 
 
+def encrypt_chunk_into(aead: AESGCM, header: Header, index: int, last: bool, plaintext, out) -> None:
+    """`encrypt_chunk`, written into `out` (exactly len(plaintext) + TAG_SIZE bytes) instead of a new object."""
+    nonce, aad = _nonce_and_aad(header, index, last)
+    aead.encrypt_into(nonce, plaintext, aad, out)
+
+
 def decrypt_chunk(aead: AESGCM, header: Header, index: int, last: bool, sealed: bytes) -> bytes:
     nonce, aad = _nonce_and_aad(header, index, last)
     try:

@@ -29,16 +29,24 @@ def _libc_memmem():
 _MEMMEM = _libc_memmem()
 
 
-def _find_prefix(data: bytes, start: int) -> int:
+def _address(data: bytes | bytearray) -> int:
+    """Where the bytes of `data` are in memory (no copy); valid while `data` lives and, for a bytearray, keeps its
+    size."""
+    if isinstance(data, bytearray):
+        return ctypes.addressof((ctypes.c_char * len(data)).from_buffer(data))
+    return ctypes.cast(ctypes.c_char_p(data), ctypes.c_void_p).value
+
+
+def _find_prefix(data: bytes | bytearray, start: int) -> int:
     """Offset of the next `_PREFIX` in `data` at or after `start`, or -1."""
     if _MEMMEM is None or len(data) - start < 4096:  # a call costs more than a short search
         return data.find(_PREFIX, start)
-    base = ctypes.cast(ctypes.c_char_p(data), ctypes.c_void_p).value  # bytes: no copy, the object is kept alive
+    base = _address(data)
     hit = _MEMMEM(base + start, len(data) - start, _PREFIX, len(_PREFIX))
     return -1 if hit is None else hit - base
 
 
-def find_signature(data: bytes) -> int:
+def find_signature(data: bytes | bytearray) -> int:
     """Offset of the first RAR signature wholly inside `data`, or -1."""
     position = _find_prefix(data, 0)
     while position >= 0:
@@ -62,7 +70,7 @@ class RarScanner:
     def feed(self, data) -> None:
         if self.found_at is not None or not data:
             return
-        data = bytes(data) if not isinstance(data, bytes) else data
+        data = data if isinstance(data, bytes | bytearray) else bytes(data)
         seam = self._tail + data[: _LONGEST - 1]
         hit = find_signature(seam)
         if hit >= 0:

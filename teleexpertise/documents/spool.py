@@ -11,9 +11,9 @@ ciphertext whose key only lived in memory, and `purge_stale()` removes it.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import logging
-import os
 import tempfile
 import time
 import weakref
@@ -25,6 +25,7 @@ from django.conf import settings
 from teleexpertise.documents import crypto, storage
 from teleexpertise.documents.crypto import TAG_SIZE
 from teleexpertise.documents.signatures import RarScanner
+from teleexpertise.documents.spool_writer import SpoolWriter
 
 logger = logging.getLogger(__name__)
 SPOOL_PREFIX = "spool-"
@@ -46,7 +47,7 @@ class Spool:
         self._header = crypto.new_header()
         self._chunk_size = self._header.chunk_size
         self._pending = bytearray()
-        self._held: bytes | None = None  # a whole chunk not yet known not to be the last
+        self._held: bytes | bytearray | None = None  # a whole chunk not yet known not to be the last
         self._index = 0
         self._scanner = RarScanner()  # on the hashing thread: the plaintext is not read again for it
         self._tally = storage.Tally(self._scanner)
@@ -54,7 +55,7 @@ class Spool:
         directory.mkdir(parents=True, exist_ok=True, mode=0o700)
         fd, name = tempfile.mkstemp(dir=directory, prefix=SPOOL_PREFIX)  # mode 0600
         self.path = Path(name)
-        self._out = os.fdopen(fd, "wb")
+        self._out = SpoolWriter(fd, largest=self._chunk_size + TAG_SIZE, direct=settings.DOCUMENT_SPOOL_DIRECT_IO)
         # An upload cut off by the client raises out of Django's parser without telling the handler: the spool
         # file then goes when this object does.
         self._cleanup = weakref.finalize(self, _remove, self._out, self.path, self._tally.digest)
@@ -66,8 +67,10 @@ class Spool:
 
     # --- Receiving ----------------------------------------------------------------------------------------------
 
-    def write(self, data: bytes) -> None:
-        if not self._pending and len(data) == self._chunk_size and isinstance(data, bytes):
+    def write(self, data: bytes | bytearray, *, handed_over: bool = False) -> None:
+        """Take the next bytes of the upload. `handed_over`: the caller gives `data` up (it will not change it),
+        so a whole chunk may be kept as it is, like bytes, for the side threads that read it later."""
+        if not self._pending and len(data) == self._chunk_size and (handed_over or isinstance(data, bytes)):
             # The common case (an upload read a chunk at a time): the chunk is kept as it came, not copied.
             if self._held is not None:
                 self._seal(self._held, last=False)
@@ -84,9 +87,7 @@ class Spool:
         self._release_held()
         self._seal(bytes(self._pending), last=True)
         self._pending = bytearray()
-        self._out.flush()
-        os.fsync(self._out.fileno())  # committing makes it the stored object: it must be on disk first
-        self._out.close()
+        self._out.close()  # fsynced: committing makes it the stored object, it must be on disk first
         self.size = self._tally.size
         self.sha256 = self._tally.digest.hexdigest()  # waits for the hashing thread, hence for the scan too
         self.rar_scan = self._scanner  # the whole plaintext went through it
@@ -96,9 +97,15 @@ class Spool:
             self._pending[0:0] = self._held
             self._held = None
 
-    def _seal(self, plaintext: bytes, *, last: bool) -> None:
-        self._tally.add(plaintext)  # hashed on a side thread: it must be an immutable copy
-        self._out.write(crypto.encrypt_chunk(self._aead, self._header, self._index, last, plaintext))
+    def _seal(self, plaintext: bytes | bytearray, *, last: bool) -> None:
+        self._tally.add(plaintext)  # hashed on side threads: nobody may change it any more
+        size = len(plaintext) + TAG_SIZE
+        out = self._out.reserve(size)
+        try:
+            crypto.encrypt_chunk_into(self._aead, self._header, self._index, last, plaintext, out)
+        finally:
+            out.release()
+        self._out.commit(size)
         self._index += 1
 
     # --- Reading back and deciding ------------------------------------------------------------------------------
@@ -124,10 +131,13 @@ class Spool:
             self._cleanup()
 
 
-def _remove(out, path: Path, digest) -> None:
-    digest.close()  # stops its thread
-    out.close()
-    path.unlink(missing_ok=True)
+def _remove(out: SpoolWriter, path: Path, digest) -> None:
+    with contextlib.suppress(Exception):  # the upload is dropped: what went wrong in a side thread no longer matters
+        digest.close()  # stops its threads
+    try:
+        out.abort()
+    finally:
+        path.unlink(missing_ok=True)
 
 
 class _PlainReader(io.RawIOBase):

@@ -14,10 +14,8 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-import queue
 import re
 import tempfile
-import threading
 import uuid
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -31,6 +29,7 @@ from django.core.exceptions import ImproperlyConfigured
 
 from teleexpertise.documents import crypto
 from teleexpertise.documents.crypto import CHUNK_SIZE, HEADER_SIZE, TAG_SIZE, IntegrityError
+from teleexpertise.documents.side_thread import SideThread
 from teleexpertise.documents.signatures import RarScanner
 
 __all__ = [
@@ -118,7 +117,7 @@ def open_range(blob: BlobLike, start: int = 0, end: int | None = None) -> Iterat
     first = min(start // chunk_size, count - 1)
     last = max(first, (end - 1) // chunk_size)
     stop = crypto.chunk_offset(last, chunk_size) + crypto.chunk_plain_length(last, size, chunk_size) + TAG_SIZE
-    reader = _ByteReader(backend.read(blob.key, crypto.chunk_offset(first, chunk_size), stop))
+    reader = _exact_reader(backend, blob.key, crypto.chunk_offset(first, chunk_size), stop)
     chunks = _decrypt_chunks(reader, aead, header, size, range(first, last + 1))
     return _slice(chunks, start - first * chunk_size, end - start)
 
@@ -126,7 +125,7 @@ def open_range(blob: BlobLike, start: int = 0, end: int | None = None) -> Iterat
 def read_all_verified(blob: BlobLike) -> Iterator[bytes]:
     """The whole plaintext; the last chunk is only yielded once the object length and SHA-256 have been checked."""
     aead = AESGCM(crypto.unwrap_key(blob.wrapped_key, blob.key_id))
-    reader = _ByteReader(get_backend().read(_checked(blob.key), 0, None))
+    reader = _exact_reader(get_backend(), blob.key, 0, None)
     try:
         header = crypto.parse_header(reader.read_exact(HEADER_SIZE))
     except BaseException:
@@ -185,32 +184,29 @@ def get_backend() -> LocalBackend | S3Backend:
 class _BackgroundDigest:
     """SHA-256 on its own thread: hashlib releases the GIL on large buffers, so hashing overlaps with encryption,
     decryption and I/O instead of adding to them (bench/documents: ~0.6 CPU-s per GB off the request's thread).
-    An upload's RAR scan (`signatures.RarScanner`, GIL released too) rides on the same thread and the same bytes.
-    The queue is bounded, so memory stays at a few chunks whatever the file size."""
+    An upload's RAR scan (`signatures.RarScanner`, GIL released too) gets a third thread on the same bytes: on the
+    hashing thread it made that thread the slowest of the upload, and the request's thread waited for it."""
 
     def __init__(self, scanner: RarScanner | None = None) -> None:
         self._digest = hashlib.sha256()
-        self._scanner = scanner
-        self._queue: queue.Queue = queue.Queue(maxsize=4)
-        self._thread = threading.Thread(target=self._run, name="document-sha256", daemon=True)
-        self._thread.start()
-        self._open = True
-
-    def _run(self) -> None:
-        while (data := self._queue.get()) is not None:
-            self._digest.update(data)
-            if self._scanner is not None:
-                self._scanner.feed(data)
+        self._threads = [SideThread(self._digest.update, "document-sha256")]
+        if scanner is not None:
+            self._threads.append(SideThread(scanner.feed, "document-scan"))
 
     def update(self, data) -> None:
-        self._queue.put(data)
+        for thread in self._threads:
+            thread.put(data)
 
     def close(self) -> None:
-        """Stop the thread (also when a download is abandoned half-way)."""
-        if self._open:
-            self._open = False
-            self._queue.put(None)
-            self._thread.join()
+        """Stop the threads (also when a download is abandoned half-way)."""
+        errors = []
+        for thread in self._threads:
+            try:
+                thread.close()
+            except Exception as exc:  # every thread is stopped before one's error goes up
+                errors.append(exc)
+        if errors:
+            raise errors[0]
 
     def hexdigest(self) -> str:
         self.close()
@@ -273,6 +269,48 @@ class _ByteReader:
             close()  # releases the file handle or the HTTP connection at once
 
 
+class _FileReader:
+    """Exact-length reads straight from a local file into the bytearray returned: one copy, where gathering the
+    file's blocks in a buffer first (`_ByteReader`) made three (bench/documents, download)."""
+
+    def __init__(self, handle, start: int, end: int | None) -> None:
+        self._handle = handle  # unbuffered: readinto goes to the system call
+        self._handle.seek(start)
+        self._left = None if end is None else end - start
+
+    def read_exact(self, length: int) -> bytearray:
+        if self._left is not None and length > self._left:
+            raise IntegrityError("The stored object is truncated.")
+        data = bytearray(length)
+        with memoryview(data) as view:
+            filled = 0
+            while filled < length:
+                count = self._handle.readinto(view[filled:])
+                if not count:
+                    raise IntegrityError("The stored object is truncated.")
+                filled += count
+        if self._left is not None:
+            self._left -= length
+        return data
+
+    def at_end(self) -> bool:
+        return self._left == 0 or not self._handle.read(1)
+
+    def close(self) -> None:
+        self._handle.close()
+
+
+ExactReader = _ByteReader | _FileReader
+
+
+def _exact_reader(backend, key: str, start: int, end: int | None) -> ExactReader:
+    """Exact-length reads of the stored object's bytes [start, end): from the file itself where there is one."""
+    open_file = getattr(backend, "open_file", None)
+    if open_file is not None:
+        return _FileReader(open_file(_checked(key)), start, end)
+    return _ByteReader(backend.read(_checked(key), start, end))
+
+
 def _read_exact_once(pieces: Iterator[bytes], length: int) -> bytearray:
     reader = _ByteReader(pieces)
     try:
@@ -282,7 +320,7 @@ def _read_exact_once(pieces: Iterator[bytes], length: int) -> bytearray:
 
 
 def _decrypt_chunks(
-    reader: _ByteReader, aead: AESGCM, header: crypto.Header, size: int, indexes: range
+    reader: ExactReader, aead: AESGCM, header: crypto.Header, size: int, indexes: range
 ) -> Iterator[bytes]:
     count = crypto.chunk_count(size, header.chunk_size)
     try:
@@ -302,7 +340,7 @@ def _slice(chunks: Iterator[bytes], skip: int, length: int) -> Iterator[bytes]:
             yield piece
 
 
-def _verified(reader: _ByteReader, aead: AESGCM, header: crypto.Header, blob: BlobLike) -> Iterator[bytes]:
+def _verified(reader: ExactReader, aead: AESGCM, header: crypto.Header, blob: BlobLike) -> Iterator[bytes]:
     count = crypto.chunk_count(blob.size, header.chunk_size)
     digest = _BackgroundDigest()
     try:
@@ -317,7 +355,7 @@ def _verified(reader: _ByteReader, aead: AESGCM, header: crypto.Header, blob: Bl
         digest.close()
 
 
-def _check_complete(reader: _ByteReader, actual: str, expected: str) -> None:
+def _check_complete(reader: ExactReader, actual: str, expected: str) -> None:
     if not reader.at_end():
         raise IntegrityError("The stored object has unexpected data after its last chunk.")
     if actual != expected:
@@ -370,11 +408,14 @@ class LocalBackend:
         _fsync_directory(path.parent)
 
     def read(self, key: str, start: int, end: int | None) -> Iterator[bytes]:
+        return _file_blocks(self.open_file(key, buffering=-1), start, end)
+
+    def open_file(self, key: str, buffering: int = 0):
+        """The object's file, open for reading (unbuffered unless asked); MissingObjectError if it is gone."""
         try:
-            handle = self._path(key).open("rb")  # opened now, so a missing file fails before streaming starts
+            return self._path(key).open("rb", buffering=buffering)
         except FileNotFoundError:
             raise MissingObjectError(f"The stored object {key} is missing.") from None
-        return _file_blocks(handle, start, end)
 
     def delete(self, key: str) -> None:
         self._path(key).unlink(missing_ok=True)

@@ -14,6 +14,7 @@ from django.core.files.uploadedfile import UploadedFile
 from django.core.files.uploadhandler import FileUploadHandler
 from django.http import UnreadablePostError
 
+from teleexpertise.documents.raw_body import block_reader
 from teleexpertise.documents.spool import Spool
 
 CHUNK_SIZE = 1024 * 1024
@@ -59,10 +60,10 @@ class EncryptingUploadHandler(FileUploadHandler):
         except OSError as exc:
             self._fail(exc)
 
-    def receive_data_chunk(self, raw_data, start):
+    def receive_data_chunk(self, raw_data, start, *, handed_over=False):
         if self.spool is not None:
             try:
-                self.spool.write(raw_data)
+                self.spool.write(raw_data, handed_over=handed_over)
             except OSError as exc:
                 self._fail(exc)  # the rest of this file is read and dropped
 
@@ -95,15 +96,17 @@ def receive_raw_body(request, name: str, content_type: str) -> UploadedFile:
 
     Raises UnreadablePostError if the body ends early (the client went away); nothing is left behind."""
     size = remaining = int(request.META.get("CONTENT_LENGTH") or 0)
+    read = block_reader(request)
     handler = EncryptingUploadHandler(request)
     handler.new_file("file", name, content_type, size)
     try:
         while remaining > 0:
-            block = request.read(min(CHUNK_SIZE, remaining))
+            block = read(min(CHUNK_SIZE, remaining))
             if not block:
                 raise UnreadablePostError("The request body ended before its announced length.")
             remaining -= len(block)
-            handler.receive_data_chunk(block, size - remaining - len(block))
+            # Each block is a new object nobody else holds: the spool may keep it instead of copying it.
+            handler.receive_data_chunk(block, size - remaining - len(block), handed_over=True)
     except BaseException:
         handler.upload_interrupted()
         raise

@@ -151,12 +151,14 @@ def test_range_reads_only_fetch_the_needed_chunks(backend, monkeypatch):
     blob = storage.put(pieces(data))
     calls = []
     backend_class = type(storage.get_backend())
-    original = backend_class.read
-    monkeypatch.setattr(backend_class, "read", lambda self, *args: calls.append(args[1:]) or original(self, *args))
+    original_read, original_reader = backend_class.read, storage._exact_reader
+    monkeypatch.setattr(backend_class, "read", lambda self, *args: calls.append(args[1:]) or original_read(self, *args))
+    monkeypatch.setattr(storage, "_exact_reader", lambda *args: calls.append(args[2:]) or original_reader(*args))
     start = CHUNK_SIZE + 10
     assert b"".join(storage.open_range(blob, start, start + 10)) == data[start : start + 10]
     chunk_one = crypto.chunk_offset(1, CHUNK_SIZE)
-    assert calls == [(0, crypto.HEADER_SIZE), (chunk_one, chunk_one + SEALED_CHUNK)]
+    asked = [call for i, call in enumerate(calls) if i == 0 or call != calls[i - 1]]  # S3's reader calls read
+    assert asked == [(0, crypto.HEADER_SIZE), (chunk_one, chunk_one + SEALED_CHUNK)]
 
 
 def test_invalid_ranges_are_refused(backend):

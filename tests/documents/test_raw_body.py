@@ -1,0 +1,150 @@
+"""A raw request body read straight from gunicorn's socket (`raw_body.block_reader`), under a real gunicorn.
+
+The app below reads the body in blocks as the upload view does and answers the body's size and SHA-256, and
+whether the socket path was taken; what it saw is also appended to a log, for a client that does not wait for the
+answer. Keep-alive and pipelining check that gunicorn's count of the body is kept right: the next request on the
+connection must be read from where this body ends.
+"""
+
+import hashlib
+import http.client
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from teleexpertise.core.management.commands.serve import WORKER_CLASS
+
+PROJECT_DIR = Path(__file__).resolve().parents[2]
+BLOCK = 64 * 1024 + 3  # not a divisor of anything sent: blocks straddle what gunicorn had buffered
+
+
+def reading_app(environ, start_response):
+    import django
+
+    django.setup()
+    from django.core.handlers.wsgi import WSGIRequest
+    from django.http import UnreadablePostError
+
+    from teleexpertise.documents import raw_body
+
+    request = WSGIRequest(environ)
+    size = int(environ.get("CONTENT_LENGTH") or 0)
+    read = raw_body.block_reader(request)
+    digest, received, outcome = hashlib.sha256(), 0, "complete"
+    try:
+        while received < size:
+            block = read(min(BLOCK, size - received))
+            if not block:
+                outcome = "ended early"
+                break
+            digest.update(block)
+            received += len(block)
+    except UnreadablePostError:
+        outcome = "unreadable"
+    answer = {"bytes": received, "sha256": digest.hexdigest(), "outcome": outcome,
+              "socket_path": getattr(read, "__self__", None).__class__.__name__ == "_SocketBody"}
+    with open(os.environ["RAW_BODY_LOG"], "a") as log:
+        log.write(json.dumps(answer) + "\n")
+    body = json.dumps(answer).encode()
+    start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
+    return [body]
+
+
+@pytest.fixture
+def server(tmp_path):
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    log = tmp_path / "reads.log"
+    process = subprocess.Popen(  # noqa: S603
+        [sys.executable, "-m", "gunicorn", "tests.documents.test_raw_body:reading_app", "--bind",
+         f"127.0.0.1:{port}", "--workers", "1", "--threads", "2", "--worker-class", WORKER_CLASS],
+        cwd=PROJECT_DIR, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        env={**os.environ, "XDG_RUNTIME_DIR": str(tmp_path), "RAW_BODY_LOG": str(log),
+             "DJANGO_SETTINGS_MODULE": "teleexpertise.settings_test"})
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=5):
+                break
+        except OSError:
+            if time.monotonic() > deadline or process.poll() is not None:
+                process.kill()
+                pytest.fail("gunicorn did not start")
+            time.sleep(0.2)
+    yield port, log
+    process.terminate()
+    process.wait(timeout=30)
+
+
+def post(connection: http.client.HTTPConnection, body: bytes) -> dict:
+    connection.request("POST", "/upload", body=body, headers={"Content-Type": "application/octet-stream"})
+    response = connection.getresponse()
+    assert response.status == 200
+    return json.loads(response.read())
+
+
+@pytest.mark.parametrize("size", [0, 1, 100_000, 3 * 1024 * 1024 + 7])
+def test_the_body_is_read_whole_from_the_socket(server, size):
+    port, _ = server
+    body = os.urandom(size)
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    answer = post(connection, body)
+    assert answer == {"bytes": size, "sha256": hashlib.sha256(body).hexdigest(), "outcome": "complete",
+                      "socket_path": True}
+
+
+def test_keep_alive_goes_on_after_a_body_read_from_the_socket(server):
+    port, _ = server
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    bodies = [os.urandom(n) for n in (2_000_000, 10, 300_000)]
+    for body in bodies:
+        assert post(connection, body)["sha256"] == hashlib.sha256(body).hexdigest()
+
+
+def test_a_request_pipelined_behind_the_body_is_read_as_the_next_request(server):
+    """Both requests in one send: gunicorn has the start of the second one in its buffer when the first body is
+    read; it must stay there."""
+    port, _ = server
+    first, second = os.urandom(5000), os.urandom(7000)
+
+    def request(body):
+        return (b"POST /upload HTTP/1.1\r\nHost: test\r\nContent-Type: application/octet-stream\r\n"
+                b"Content-Length: %d\r\n\r\n" % len(body) + body)
+
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+        sock.sendall(request(first) + request(second))
+        sock.shutdown(socket.SHUT_WR)
+        received = b""
+        while chunk := sock.recv(65536):
+            received += chunk
+    answers = [json.loads(part.split(b"\r\n\r\n", 1)[1][: part.split(b"\r\n\r\n", 1)[1].index(b"}") + 1])
+               for part in received.split(b"HTTP/1.1 200 OK")[1:]]
+    assert [a["sha256"] for a in answers] == [hashlib.sha256(first).hexdigest(), hashlib.sha256(second).hexdigest()]
+
+
+def test_a_client_gone_mid_body_is_an_unreadable_body(server):
+    port, log = server
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+        sock.sendall(b"POST /upload HTTP/1.1\r\nHost: test\r\nContent-Type: application/octet-stream\r\n"
+                     b"Content-Length: 1000000\r\n\r\n" + os.urandom(300_000))
+    deadline = time.monotonic() + 10
+    while not (log.exists() and log.read_text()):
+        assert time.monotonic() < deadline, "the app never finished reading"
+        time.sleep(0.05)
+    seen = json.loads(log.read_text().splitlines()[-1])
+    assert seen["outcome"] == "ended early" and seen["bytes"] == 300_000 and seen["socket_path"]
+
+
+def test_other_servers_get_the_portable_reader(rf):
+    from teleexpertise.documents import raw_body
+
+    request = rf.post("/upload", data=b"abc", content_type="application/octet-stream")
+    read = raw_body.block_reader(request)
+    assert read(2) == b"ab" and read(5) == b"c"
