@@ -11,12 +11,14 @@ from collections.abc import Callable
 class SideThread:
     """Calls `consume(item)` on its own thread for each item `put`, in order.
 
-    The queue is bounded, so memory stays at a few chunks whatever the file size, and a slow consumer slows the
-    producer down instead of piling up. If `consume` raises, the items after are dropped and the error is raised
+    The queue is bounded, so memory stays at `depth` chunks whatever the file size, and a slow consumer slows the
+    producer down instead of piling up. The default, 16 (16 MiB of 1 MiB chunks), lets the threads of an upload
+    absorb each other's hiccups on a busy machine: with 4, the request's thread often stood waiting for the hashing
+    thread, which then waited for it (bench/documents: ~10-20 % more throughput with 16). If `consume` raises, the items after are dropped and the error is raised
     again to the producer by its next `put` or by `close`: a dead thread must not leave the producer waiting on a
     full queue."""
 
-    def __init__(self, consume: Callable, name: str, depth: int = 4) -> None:
+    def __init__(self, consume: Callable, name: str, depth: int = 16) -> None:
         self._consume = consume
         self._queue: queue.Queue = queue.Queue(maxsize=depth)
         self._error: BaseException | None = None
