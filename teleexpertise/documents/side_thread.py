@@ -14,9 +14,10 @@ class SideThread:
     The queue is bounded, so memory stays at `depth` chunks whatever the file size, and a slow consumer slows the
     producer down instead of piling up. The default, 16 (16 MiB of 1 MiB chunks), lets the threads of an upload
     absorb each other's hiccups on a busy machine: with 4, the request's thread often stood waiting for the hashing
-    thread, which then waited for it (bench/documents: ~10-20 % more throughput with 16). If `consume` raises, the items after are dropped and the error is raised
-    again to the producer by its next `put` or by `close`: a dead thread must not leave the producer waiting on a
-    full queue."""
+    thread, which then waited for it (bench/documents: ~10-20 % more throughput with 16).
+
+    If `consume` raises, the items after are dropped and the error is raised again to the producer by every later
+    `put` and by `close`: a dead thread must not leave the producer waiting on a full queue."""
 
     def __init__(self, consume: Callable, name: str, depth: int = 16) -> None:
         self._consume = consume

@@ -49,7 +49,7 @@ class Spool:
         self._pending = bytearray()
         self._held: bytes | bytearray | None = None  # a whole chunk not yet known not to be the last
         self._index = 0
-        self._scanner = RarScanner()  # on the hashing thread: the plaintext is not read again for it
+        self._scanner = RarScanner()  # fed on a side thread as the bytes arrive: the plaintext is not read again for it
         self._tally = storage.Tally(self._scanner)
         directory = spool_directory()
         directory.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -89,7 +89,7 @@ class Spool:
         self._pending = bytearray()
         self._out.close()  # fsynced: committing makes it the stored object, it must be on disk first
         self.size = self._tally.size
-        self.sha256 = self._tally.digest.hexdigest()  # waits for the hashing thread, hence for the scan too
+        self.sha256 = self._tally.digest.hexdigest()  # waits for the hashing and scanning threads
         self.rar_scan = self._scanner  # the whole plaintext went through it
 
     def _release_held(self) -> None:
