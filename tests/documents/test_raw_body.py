@@ -13,12 +13,14 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
 import pytest
 
 from teleexpertise.core.management.commands.serve import WORKER_CLASS
+from teleexpertise.documents.raw_body import _SocketBody as _SocketBodyClass
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 BLOCK = 64 * 1024 + 3  # not a divisor of anything sent: blocks straddle what gunicorn had buffered
@@ -148,3 +150,79 @@ def test_other_servers_get_the_portable_reader(rf):
     request = rf.post("/upload", data=b"abc", content_type="application/octet-stream")
     read = raw_body.block_reader(request)
     assert read(2) == b"ab" and read(5) == b"c"
+
+
+# --- The platform's upload view, given a request that gunicorn's own parser read from a socket -------------------
+
+def _through_gunicorn(raw_request: bytes) -> tuple[str, bytes, object]:
+    """What a gunicorn worker does with one request, in this process (so on the test database): gunicorn's parser
+    reads it from a socket and builds the environ, whose wsgi.input is gunicorn's body on that socket; the
+    platform's WSGI application answers. Returns the status, the body and the environ's input."""
+    from django.core import signals
+    from django.core.wsgi import get_wsgi_application
+    from django.db import close_old_connections
+    from gunicorn.config import Config
+    from gunicorn.http import wsgi
+    from gunicorn.http.parser import RequestParser
+
+    server_side, client_side = socket.socketpair()
+    sender = threading.Thread(target=client_side.sendall, args=(raw_request,))
+    sender.start()
+    # As django.test.Client does: closing "old" connections would end the test's transaction.
+    signals.request_started.disconnect(close_old_connections)
+    signals.request_finished.disconnect(close_old_connections)
+    try:
+        config = Config()
+        request = next(RequestParser(config, server_side, ("127.0.0.1", 40000)))
+        _response, environ = wsgi.create(request, server_side, ("127.0.0.1", 40000), ("127.0.0.1", 8000), config)
+        status = []
+        answer = get_wsgi_application()(environ, lambda line, headers, exc_info=None: status.append(line))
+        try:
+            body = b"".join(answer)
+        finally:
+            answer.close()
+    finally:
+        signals.request_started.connect(close_old_connections)
+        signals.request_finished.connect(close_old_connections)
+        sender.join()
+        server_side.close()
+        client_side.close()
+    return status[0], body, environ["wsgi.input"]
+
+
+@pytest.mark.django_db
+def test_the_upload_view_takes_the_socket_path_under_gunicorn(cast, client_for, settings, local_documents,
+                                                              monkeypatch):
+    import struct
+
+    from django.urls import reverse
+
+    from teleexpertise.documents import raw_body
+    from teleexpertise.documents.crypto import CHUNK_SIZE
+    from teleexpertise.documents.models import Document
+    from tests.documents.hostile import mp4_bytes
+
+    taken = []
+    monkeypatch.setattr(raw_body, "_SocketBody", lambda *args: taken.append(1) or _SocketBodyClass(*args))
+    payload = os.urandom(3 * CHUNK_SIZE + 12_345)
+    video = mp4_bytes() + struct.pack(">I", 8 + len(payload)) + b"mdat" + payload
+    case = cast.case_in("taken")
+    session = client_for(cast.requester.user).cookies[settings.SESSION_COOKIE_NAME].value
+    csrf = "k" * 32
+    path = f"{reverse('documents:upload', args=[case.pk])}?kind=video&attached_to=request"
+    head = (f"POST {path} HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/octet-stream\r\n"
+            f"Content-Length: {len(video)}\r\nX-File-Name: examen.mp4\r\nX-CSRFToken: {csrf}\r\n"
+            f"Accept: application/json\r\nCookie: {settings.SESSION_COOKIE_NAME}={session}; "
+            f"{settings.CSRF_COOKIE_NAME}={csrf}\r\n\r\n").encode()
+
+    status, body, body_stream = _through_gunicorn(head + video)
+
+    assert status.startswith("200"), body
+    assert taken == [1]  # the body came from the socket, not through gunicorn's buffers
+    assert body_stream.reader.length == 0  # gunicorn knows the body is read: keep-alive goes on from here
+    document = Document.objects.get(case=case)
+    assert json.loads(body)["documents"][0]["id"] == str(document.pk)
+    assert (document.size, document.sha256) == (len(video), hashlib.sha256(video).hexdigest())
+    download = client_for(cast.expert.user).get(reverse("documents:download", args=[document.pk]))
+    assert b"".join(download.streaming_content) == video
+    assert not any((Path(settings.DOCUMENT_ROOT) / ".spool").iterdir())  # the spool became the stored file
