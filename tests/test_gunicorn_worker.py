@@ -2,18 +2,12 @@
 
 import http.client
 import os
-import socket
-import subprocess
-import sys
 import threading
 import time
-from pathlib import Path
 
 import pytest
 
-from teleexpertise.core.management.commands.serve import WORKER_CLASS
-
-PROJECT_DIR = Path(__file__).resolve().parent.parent
+from tests.gunicorn_server import gunicorn_serving
 
 
 def slow_pid_app(environ, start_response):
@@ -24,37 +18,11 @@ def slow_pid_app(environ, start_response):
     return [body]
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture
 def server(tmp_path):
-    port = _free_port()
-    process = subprocess.Popen(  # noqa: S603
-        [sys.executable, "-m", "gunicorn", "tests.test_gunicorn_worker:slow_pid_app", "--bind", f"127.0.0.1:{port}",
-         "--workers", "2", "--threads", "2", "--worker-class", WORKER_CLASS],
-        cwd=PROJECT_DIR, env={**os.environ, "XDG_RUNTIME_DIR": str(tmp_path)},
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
-            connection.request("GET", "/")
-            connection.getresponse().read()
-            connection.close()
-            break
-        except OSError:
-            if time.monotonic() > deadline or process.poll() is not None:
-                process.kill()
-                pytest.fail("gunicorn did not start")
-            time.sleep(0.2)
-    time.sleep(1)  # both workers up
-    yield port
-    process.terminate()
-    process.wait(timeout=30)
+    with gunicorn_serving("tests.test_gunicorn_worker:slow_pid_app", tmp_path, workers=2) as port:
+        time.sleep(1)  # both workers up
+        yield port
 
 
 def test_kept_alive_connections_are_spread_over_the_workers(server):

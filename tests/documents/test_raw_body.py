@@ -11,18 +11,15 @@ import http.client
 import json
 import os
 import socket
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
 
 import pytest
 
-from teleexpertise.core.management.commands.serve import WORKER_CLASS
 from teleexpertise.documents.raw_body import _SocketBody as _SocketBodyClass
+from tests.gunicorn_server import gunicorn_serving
 
-PROJECT_DIR = Path(__file__).resolve().parents[2]
 BLOCK = 64 * 1024 + 3  # not a divisor of anything sent: blocks straddle what gunicorn had buffered
 
 
@@ -60,29 +57,10 @@ def reading_app(environ, start_response):
 
 @pytest.fixture
 def server(tmp_path):
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
     log = tmp_path / "reads.log"
-    process = subprocess.Popen(  # noqa: S603
-        [sys.executable, "-m", "gunicorn", "tests.documents.test_raw_body:reading_app", "--bind",
-         f"127.0.0.1:{port}", "--workers", "1", "--threads", "2", "--worker-class", WORKER_CLASS],
-        cwd=PROJECT_DIR, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        env={**os.environ, "XDG_RUNTIME_DIR": str(tmp_path), "RAW_BODY_LOG": str(log),
-             "DJANGO_SETTINGS_MODULE": "teleexpertise.settings_test"})
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=5):
-                break
-        except OSError:
-            if time.monotonic() > deadline or process.poll() is not None:
-                process.kill()
-                pytest.fail("gunicorn did not start")
-            time.sleep(0.2)
-    yield port, log
-    process.terminate()
-    process.wait(timeout=30)
+    env = {"RAW_BODY_LOG": str(log), "DJANGO_SETTINGS_MODULE": "teleexpertise.settings_test"}
+    with gunicorn_serving("tests.documents.test_raw_body:reading_app", tmp_path, env=env) as port:
+        yield port, log
 
 
 def post(connection: http.client.HTTPConnection, body: bytes) -> dict:
