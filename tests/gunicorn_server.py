@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from teleexpertise.core.management.commands.serve import WORKER_CLASS
+from tests.processes import stop_process
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 
@@ -42,9 +43,4 @@ def gunicorn_serving(app: str, runtime_dir: Path, *, workers: int = 1, threads: 
                 time.sleep(0.2)
         yield port
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_process(process, timeout=30)

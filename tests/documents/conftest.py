@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.processes import stop_process
+
 ACCESS_KEY = "teleexpertise-test"
 SECRET_KEY = "teleexpertise-test-secret"
 START_TIMEOUT = 30  # seconds; a cold start takes about 2 s
@@ -104,9 +106,4 @@ def s3_server(tmp_path_factory):
         _wait_until_serving(process, endpoint_url, log_path)
         yield S3Server(endpoint_url, ACCESS_KEY, SECRET_KEY, command)
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_process(process, timeout=15)
