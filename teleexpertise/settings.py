@@ -206,6 +206,9 @@ PAGE_SIZE = env_int("PAGE_SIZE", 25)
 API_RATE_LIMIT = env_str("API_RATE_LIMIT", "1200/min")
 API_TOKEN_RATE_LIMIT = env_str("API_TOKEN_RATE_LIMIT", "30/min")
 API_CLIENT_TOKEN_SECONDS = env_int("API_CLIENT_TOKEN_SECONDS", 3600)
+# A token checked by a server process is trusted for this long without reading it again, unless a credential
+# changed meanwhile (teleexpertise/api/token_cache.py): the bound for changes made without model signals.
+API_TOKEN_CACHE_SECONDS = env_int("API_TOKEN_CACHE_SECONDS", 60)
 # --- Webhooks (teleexpertise/webhooks, docs/webhooks.md): signed POSTs to organisation clients on case events.
 # A failed delivery is tried again after each of these delays (seconds), then marked failed; a subscription whose
 # WEBHOOK_DISABLE_AFTER deliveries in a row failed is disabled (audited, its contact told). http:// and non-public

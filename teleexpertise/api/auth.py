@@ -3,14 +3,14 @@
 import time
 
 from django.conf import settings
-from django.core.cache import cache, caches
-from django.core.cache.backends.redis import RedisCache
+from django.core.cache import cache
 from django.utils.translation import gettext as _
 from ninja.security import HttpBearer
 from ninja.throttling import BaseThrottle
 
 from teleexpertise.api.errors import ApiError
 from teleexpertise.api.services import Caller, client_token_authenticate, token_authenticate
+from teleexpertise.core.cache import redis_key, shared_redis
 
 
 class BearerToken(HttpBearer):
@@ -64,9 +64,9 @@ class _WindowThrottle(BaseThrottle):
         count, seconds = self._limit()
         window = int(time.time()) // seconds
         key = f"api-rate:{self.setting}:{self.ident(request)}:{window}"
-        backend = caches["default"]  # `cache` is a proxy: the backend itself tells which one it is
-        if isinstance(backend, RedisCache):
-            return _redis_count(backend, key, seconds + 1) <= count
+        client = shared_redis()
+        if client is not None:
+            return _redis_count(client, redis_key(key), seconds + 1) <= count
         cache.add(key, 0, seconds + 1)
         try:
             used = cache.incr(key)
@@ -80,10 +80,9 @@ class _WindowThrottle(BaseThrottle):
         return seconds - time.time() % seconds
 
 
-def _redis_count(backend: RedisCache, key: str, ttl: int) -> int:
+def _redis_count(client, key: str, ttl: int) -> int:
     """INCR and EXPIRE in one round trip (Django's cache.add + cache.incr take three: incr checks EXISTS first)."""
-    key = backend.make_and_validate_key(key)
-    pipeline = backend._cache.get_client(key, write=True).pipeline(transaction=False)
+    pipeline = client.pipeline(transaction=False)
     pipeline.incr(key)
     pipeline.expire(key, ttl, nx=True)
     used, _expiry_set = pipeline.execute()

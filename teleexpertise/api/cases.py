@@ -6,6 +6,7 @@ from uuid import UUID
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.db import transaction
 from django.http import Http404
 from django.template.defaultfilters import filesizeformat
 from django.utils.translation import gettext as _
@@ -247,12 +248,12 @@ def case_transfer(request, case_id: UUID, payload: s.TransferIn):
 def message_list(request, case_id: UUID):
     require(request, "cases:read")
     case = selectors.case_for_user(request.user, case_id, related=())
-    audit_log(actor=request.user, action="case.view", kind=AuditEvent.Kind.READ, obj=case, case=case,
-              ip=client_ip(request), summary="API échanges")
-    thread_mark_read(user=request.user, case=case)
+    with transaction.atomic():  # the trace and the read marker: one commit
+        audit_log(actor=request.user, action="case.view", kind=AuditEvent.Kind.READ, obj=case, case=case,
+                  ip=client_ip(request), summary="API échanges")
+        thread_mark_read(user=request.user, case=case)
     return [{"id": m.pk, "kind": m.kind, "author": m.author.display_name, "body": m.body,
-             "created_at": m.created_at}
-            for m in selectors.case_thread(case).prefetch_related(None).order_by("created_at")]  # no attachments
+             "created_at": m.created_at} for m in selectors.case_thread_messages(case)]
 
 
 @router.post("/cases/{case_id}/messages", response={201: s.MessageOut, **ERRORS}, summary="Post a message")

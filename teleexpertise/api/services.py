@@ -18,6 +18,7 @@ from django.http import Http404
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from teleexpertise.api import token_cache
 from teleexpertise.api.models import PERSONAL_SCOPES, SCOPES, ApiClient, ApiToken
 from teleexpertise.audit.models import AuditEvent
 from teleexpertise.audit.services import audit_log
@@ -121,6 +122,7 @@ def api_client_revoke(*, client_id: str) -> ApiClient:
             client.revoked_at = now
             client.save(update_fields=["revoked_at"])
         ApiToken.objects.filter(client=client, revoked_at__isnull=True).update(revoked_at=now)
+        token_cache.credentials_changed()  # update() sends no signal
         audit_log(actor=None, action="api_client.revoke", kind=AuditEvent.Kind.UPDATE, obj=client, summary=str(client))
     return client
 
@@ -166,15 +168,32 @@ class Caller:
 
 
 def _valid_token(secret: str) -> ApiToken | None:
-    """A presented token that is unrevoked, unexpired, and whose user is active or client unrevoked."""
-    # The professional is read with the token (one query instead of three): `actor_for` then finds it on the user.
-    token = (ApiToken.objects.select_related("user__professional__profession", "user__professional__specialty",
-                                             "user__professional__organisation", "client__organisation")
-             .filter(token_hash=hash_secret(secret or "")).first())
-    if token is None or not token.is_active:
+    """A presented token that is unrevoked, unexpired, and whose user is active or client unrevoked; its last
+    use is recorded (once a minute)."""
+    token_hash = hash_secret(secret or "")
+    epoch = token_cache.current_epoch()
+    token = token_cache.get(token_hash, epoch)
+    kept = token is not None
+    if token is None:
+        token = _token_with_owner(token_hash)
+    if token is None or not _usable(token):  # expiry is checked on every call, kept or not
         return None
-    owner_active = token.client.revoked_at is None if token.kind == ApiToken.Kind.CLIENT else token.user.is_active
-    return token if owner_active else None
+    if _touch(token) or not kept:
+        token_cache.keep(token_hash, epoch, token)
+    return token
+
+
+def _token_with_owner(token_hash: str) -> ApiToken | None:
+    # The professional is read with the token (one query instead of three): `actor_for` then finds it on the user.
+    return (ApiToken.objects.select_related("user__professional__profession", "user__professional__specialty",
+                                            "user__professional__organisation", "client__organisation")
+            .filter(token_hash=token_hash).first())
+
+
+def _usable(token: ApiToken) -> bool:
+    if not token.is_active:
+        return False
+    return token.client.revoked_at is None if token.kind == ApiToken.Kind.CLIENT else token.user.is_active
 
 
 def token_authenticate(secret: str, *, on_behalf_of: str = "") -> Caller | None:
@@ -184,7 +203,6 @@ def token_authenticate(secret: str, *, on_behalf_of: str = "") -> Caller | None:
     if token is None:
         return None
     user = _acting_user(token.client, on_behalf_of) if token.kind == ApiToken.Kind.CLIENT else token.user
-    _touch(token)
     return Caller(token=token, user=user, actor=actor_for(user))
 
 
@@ -195,7 +213,6 @@ def client_token_authenticate(secret: str) -> Caller | None:
     token = _valid_token(secret)
     if token is None:
         return None
-    _touch(token)
     return Caller(token=token, user=None, actor=None)
 
 
@@ -213,8 +230,11 @@ def _acting_user(client: ApiClient, national_id: str):
     return professional.user
 
 
-def _touch(token: ApiToken) -> None:
+def _touch(token: ApiToken) -> bool:
+    """Record the token's use if the last record is over a minute old; True when it wrote."""
     now = timezone.now()
-    if token.last_used_at is None or now - token.last_used_at > _LAST_USED_EVERY:
-        ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
-        token.last_used_at = now
+    if token.last_used_at is not None and now - token.last_used_at <= _LAST_USED_EVERY:
+        return False
+    ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
+    token.last_used_at = now
+    return True

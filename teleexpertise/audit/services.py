@@ -3,6 +3,9 @@
 from django.utils import timezone
 
 from teleexpertise.audit.models import AuditEvent
+from teleexpertise.core.compiled import CompiledInsert
+
+_insert = CompiledInsert(AuditEvent)  # one row per read and change: compiled once (core/compiled.py)
 
 
 def _actor_label(actor) -> str:
@@ -14,7 +17,7 @@ def _actor_label(actor) -> str:
 
 def audit_log(*, actor, action: str, kind: str, obj=None, case=None, patient=None, ip: str | None = None,
               summary: str = "") -> AuditEvent:
-    return AuditEvent.objects.create(
+    return _insert.create(
         at=timezone.now(),
         actor_id=getattr(actor, "pk", None),
         actor_label=_actor_label(actor)[:255],

@@ -1,0 +1,211 @@
+"""Querysets of a fixed shape, compiled to SQL once per thread and database, then run with new values.
+
+On the API's short calls Django spent more time building and compiling querysets (`Query.add_q`,
+`SQLCompiler.as_sql`) than PostgreSQL spent running them: a third of a thread read (bench/README.md, `api`).
+A `CompiledQuery` keeps the definition a selector already has — a function from named values to a queryset — and
+compiles it once with stand-in values; each call then swaps its own values into the compiled parameters and
+hydrates the rows with Django's own iterable (select_related included), so the rows are the queryset's rows.
+
+The definition must not branch on the values (the stand-ins are never empty or None, and a call refuses them)
+and must use each value as a plain parameter: one the compiled SQL holds transformed (`icontains`' `%value%`)
+cannot be swapped, and compiling says so. Supported types: UUID, int, str, datetime.
+"""
+
+import copy
+import itertools
+import threading
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
+from django.core.exceptions import EmptyResultSet, ImproperlyConfigured
+from django.db import DEFAULT_DB_ALIAS, connections, transaction
+from django.db.models import QuerySet
+from django.db.models.query import ModelIterable
+
+_serial = itertools.count(1)
+
+
+def _stand_in(kind: type):
+    """A value of this type that no real call passes and no SQL constant equals."""
+    n = next(_serial)
+    if kind is uuid.UUID:
+        return uuid.uuid4()
+    if kind is int:
+        return 1_987_000_000 + n
+    if kind is str:
+        return f"compiled-query-stand-in-{uuid.uuid4().hex}"
+    if kind is datetime:
+        return datetime(1901, 2, 3, 4, 5, 6, n, tzinfo=UTC) + timedelta(days=n)
+    raise ImproperlyConfigured(f"CompiledQuery: no stand-in value for {kind.__name__}")
+
+
+def _forms(value, connection) -> list[tuple[object, Callable]]:
+    """The forms a value may take among compiled parameters, each with how to give a new value that form."""
+    forms = [(value, lambda v: v)]
+    if isinstance(value, uuid.UUID):  # UUIDField on a database without a uuid type (SQLite)
+        forms.append((value.hex, lambda v: v.hex))
+    if isinstance(value, datetime):  # DateTimeField on SQLite, in filters and in updates
+        adapt = connection.ops.adapt_datetimefield_value
+        forms.append((adapt(value), adapt))
+    return forms
+
+
+class _Compiled:
+    """One compilation: the SQL, its constant parameters, and which slots take which named value."""
+
+    def __init__(self, compiler, sql: str, params: tuple, slots: dict[int, tuple[str, Callable]]):
+        self.compiler, self.sql, self.params, self.slots = compiler, sql, list(params), slots
+
+    def params_for(self, values: dict) -> list:
+        params = list(self.params)
+        for position, (name, form) in self.slots.items():
+            params[position] = form(values[name])
+        return params
+
+
+class _OneCompiler:
+    """What ModelIterable reads of a queryset, answering with the compiled SQL and this call's parameters."""
+
+    def __init__(self, compiled: _Compiled, params: list, db: str):
+        compiler = copy.copy(compiled.compiler)
+        compiler.connection = connections[db]  # this thread's connection, not the one that compiled
+        compiler.as_sql = lambda *args, **kwargs: (compiled.sql, params)
+        self._compiler, self.db, self.query, self._known_related_objects = compiler, db, self, {}
+
+    def get_compiler(self, using=None, connection=None, elide_empty=True):
+        return self._compiler
+
+
+class CompiledQuery:
+    """`CompiledQuery(build, pk=UUID, pid=UUID)`: `build(pk=..., pid=...)` returns the queryset; calling
+    `.all(pk=..., pid=...)` returns its model instances, `.update(fields, **values)` runs `update(**fields)`
+    on it and returns the number of rows changed (`fields` values are named values too)."""
+
+    def __init__(self, build: Callable[..., QuerySet], **types: type):
+        self.build, self.types = build, types
+        self._local = threading.local()
+
+    def all(self, using: str = DEFAULT_DB_ALIAS, **values) -> list:
+        compiled = self._compiled(using, None, values)
+        if compiled is None:
+            return []
+        queryset_like = _OneCompiler(compiled, compiled.params_for(values), using)
+        rows = list(ModelIterable(queryset_like))
+        lookups = self._prefetch(using)
+        if lookups and rows:
+            from django.db.models import prefetch_related_objects
+
+            prefetch_related_objects(rows, *lookups)
+        return rows
+
+    def first(self, using: str = DEFAULT_DB_ALIAS, **values):
+        rows = self.all(using, **values)
+        return rows[0] if rows else None
+
+    def update(self, fields: dict[str, str], using: str = DEFAULT_DB_ALIAS, **values) -> int:
+        """`fields`: model field -> the name of the value it is set to (`{"read_at": "now"}`)."""
+        compiled = self._compiled(using, tuple(sorted(fields.items())), values)
+        if compiled is None:
+            return 0
+        with transaction.mark_for_rollback_on_error(using), connections[using].cursor() as cursor:
+            cursor.execute(compiled.sql, compiled.params_for(values))
+            return cursor.rowcount
+
+    # --- Compiling -------------------------------------------------------------------------------------------
+
+    def _check(self, values: dict) -> None:
+        if set(values) != set(self.types):
+            raise TypeError(f"CompiledQuery takes {sorted(self.types)}, not {sorted(values)}")
+        for name, value in values.items():
+            if not value or not isinstance(value, self.types[name]):
+                raise ValueError(f"CompiledQuery: {name} must be a non-empty {self.types[name].__name__}")
+
+    def _prefetch(self, using: str) -> tuple:
+        return self._local.prefetch.get(using, ())
+
+    def _compiled(self, using: str, update: tuple | None, values: dict) -> _Compiled | None:
+        self._check(values)
+        cache = self._local.__dict__.setdefault("compiled", {})
+        key = (using, update)
+        if key not in cache:
+            cache[key] = self._compile(using, update)
+        return cache[key]
+
+    def _compile(self, using: str, update: tuple | None) -> _Compiled | None:
+        connection = connections[using]
+        stand_ins = {name: _stand_in(kind) for name, kind in self.types.items()}
+        queryset = self.build(**stand_ins)
+        self._local.__dict__.setdefault("prefetch", {})[using] = tuple(queryset._prefetch_related_lookups)
+        if update is None:
+            if queryset._iterable_class is not ModelIterable:
+                raise ImproperlyConfigured("CompiledQuery runs querysets of model instances only")
+            compiler = queryset.query.get_compiler(using=using)
+        else:
+            from django.db.models.sql import UpdateQuery
+
+            query = queryset.query.chain(UpdateQuery)
+            query.add_update_values({field: stand_ins[name] for field, name in update})
+            compiler = query.get_compiler(using=using)
+        try:
+            sql, params = compiler.as_sql()
+        except EmptyResultSet:
+            return None
+        return _Compiled(compiler, sql, params, self._slots(params, stand_ins, connection))
+
+    @staticmethod
+    def _slots(params, stand_ins: dict, connection) -> dict[int, tuple[str, Callable]]:
+        forms = [(name, form, give) for name, value in stand_ins.items() for form, give in _forms(value, connection)]
+        slots = {}
+        for position, param in enumerate(params):
+            for name, form, give in forms:
+                if type(param) is type(form) and param == form:
+                    slots[position] = (name, give)
+                    break
+        missing = set(stand_ins) - {name for name, _give in slots.values()}
+        if missing:
+            raise ImproperlyConfigured(f"CompiledQuery: {', '.join(sorted(missing))} is not a plain parameter of "
+                                       "the compiled SQL (transformed, or the query's shape depends on it)")
+        return slots
+
+
+class CompiledInsert:
+    """`Model.objects.create(**values)` for a model without save() side effects or signals that matter (the
+    audit trail): the INSERT is compiled once per thread and database, each row's values prepared as Django
+    prepares them. Returns the unsaved-then-saved instance with its primary key."""
+
+    def __init__(self, model):
+        self.model = model
+        self.fields = [f for f in model._meta.concrete_fields if not (f.primary_key and f.db_returning)]
+        self._local = threading.local()
+
+    def create(self, using: str = DEFAULT_DB_ALIAS, **values):
+        obj = self.model(**values)
+        compiler, sql = self._compiled(using, obj)
+        params = [compiler.prepare_value(field, compiler.pre_save_val(field, obj)) for field in self.fields]
+        connection = connections[using]
+        with transaction.mark_for_rollback_on_error(using), connection.cursor() as cursor:
+            cursor.execute(sql, params + list(compiler.returning_params))
+            if connection.features.can_return_columns_from_insert:
+                (pk,) = connection.ops.fetch_returned_insert_columns(cursor, compiler.returning_params)
+            else:
+                pk = connection.ops.last_insert_id(cursor, self.model._meta.db_table, self.model._meta.pk.column)
+        obj.pk = pk
+        obj._state.adding, obj._state.db = False, using
+        return obj
+
+    def _compiled(self, using: str, obj):
+        cache = self._local.__dict__.setdefault("compiled", {})
+        if using not in cache:
+            from django.db.models.sql import InsertQuery
+
+            query = InsertQuery(self.model)
+            query.insert_values(self.fields, [obj])
+            compiler = query.get_compiler(using=using)
+            compiler.returning_fields = [self.model._meta.pk]
+            [(sql, _params)] = compiler.as_sql()
+            cache[using] = (compiler, sql)
+        compiler, sql = cache[using]
+        compiler = copy.copy(compiler)
+        compiler.connection = connections[using]
+        return compiler, sql
