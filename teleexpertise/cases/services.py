@@ -4,6 +4,7 @@ Web views, the API and management commands call these functions; nothing else wr
 """
 
 import logging
+import uuid
 from collections.abc import Collection
 from datetime import timedelta
 
@@ -21,6 +22,7 @@ from teleexpertise.cases import addressing, request_forms, workflow
 from teleexpertise.cases.models import NONE, Answer, Case, CaseTag, ClosingSurvey, FollowUp
 from teleexpertise.cases.oncall import oncall_page
 from teleexpertise.cases.workflow import Actor, WorkflowError
+from teleexpertise.core.compiled import CompiledQuery
 from teleexpertise.directory.models import NetworkMembership, Professional
 from teleexpertise.directory.selectors import network_roles, professional_for_user
 from teleexpertise.messaging.models import Message
@@ -48,11 +50,20 @@ def lock_case(case_id) -> Case:
     that waited for another transaction re-reads the locked row but not its joins, so a joined read would
     see the new expert_id with the old (empty) expert.
     """
-    if not Case.objects.select_for_update().filter(pk=case_id).values_list("pk", flat=True):
+    case_id = case_id if isinstance(case_id, uuid.UUID) else uuid.UUID(str(case_id))
+    if _lock_row.first(case=case_id) is None:
         raise WorkflowError(_("Demande introuvable."))
-    return (Case.objects
-            .select_related("requester__profession", "expert__profession", "network", "consent", "patient")
-            .get(pk=case_id))
+    return _locked_case.first(case=case_id)
+
+
+# Every workflow action runs these two: compiled once (core/compiled.py). The users are joined for notify().
+_lock_row = CompiledQuery(lambda case: Case.objects.select_for_update().filter(pk=case).order_by().only("pk"),
+                          case=uuid.UUID)
+_locked_case = CompiledQuery(
+    lambda case: (Case.objects.filter(pk=case).order_by()
+                  .select_related("requester__profession", "requester__user", "expert__profession", "expert__user",
+                                  "network", "consent", "patient")),
+    case=uuid.UUID)
 
 
 def _users(*professionals):

@@ -22,6 +22,7 @@ from django.core.exceptions import EmptyResultSet, ImproperlyConfigured
 from django.db import DEFAULT_DB_ALIAS, connections, transaction
 from django.db.models import QuerySet
 from django.db.models.query import ModelIterable
+from django.db.transaction import TransactionManagementError
 
 _serial = itertools.count(1)
 
@@ -70,6 +71,8 @@ class _OneCompiler:
     def __init__(self, compiled: _Compiled, params: list, db: str):
         compiler = copy.copy(compiled.compiler)
         compiler.connection = connections[db]  # this thread's connection, not the one that compiled
+        if compiler.query.select_for_update and compiler.connection.get_autocommit():
+            raise TransactionManagementError("select_for_update cannot be used outside of a transaction.")
         compiler.as_sql = lambda *args, **kwargs: (compiled.sql, params)
         self._compiler, self.db, self.query, self._known_related_objects = compiler, db, self, {}
 
