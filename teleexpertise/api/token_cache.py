@@ -86,8 +86,14 @@ def credentials_changed() -> None:
     transaction.on_commit(_new_epoch)
 
 
-def on_saved(sender, instance, created=False, **kwargs) -> None:
-    """post_save / post_delete receiver (connected in ApiConfig.ready). A new token or client cannot be in any
-    process's entries, so creating one changes nothing."""
-    if not created:
-        credentials_changed()
+def on_saved(sender, instance, created=False, update_fields=None, **kwargs) -> None:
+    """post_save / post_delete receiver (connected in ApiConfig.ready). A new token, client, user or organisation
+    cannot be in any process's entries; a new professional can (an existing user's). A login, which saves the
+    user's last_login only, changes nothing a token carries."""
+    from teleexpertise.directory.models import Professional
+
+    if created and sender is not Professional:
+        return
+    if update_fields and set(update_fields) <= {"last_login"}:
+        return
+    credentials_changed()

@@ -28,14 +28,15 @@ _serial = itertools.count(1)
 
 
 def _stand_in(kind: type):
-    """A value of this type that no real call passes and no SQL constant equals."""
+    """A value of this type that no real call passes and no SQL constant equals. A text holds the characters
+    that LIKE patterns escape, so that a lookup escaping its value (SQLite's `iexact`) shows as a transform."""
     n = next(_serial)
     if kind is uuid.UUID:
         return uuid.uuid4()
     if kind is int:
         return 1_987_000_000 + n
     if kind is str:
-        return f"compiled-query-stand-in-{uuid.uuid4().hex}"
+        return f"compiled%query_stand-in\\{uuid.uuid4().hex}"
     if kind is datetime:
         return datetime(1901, 2, 3, 4, 5, 6, n, tzinfo=UTC) + timedelta(days=n)
     raise ImproperlyConfigured(f"CompiledQuery: no stand-in value for {kind.__name__}")
@@ -50,6 +51,17 @@ def _forms(value, connection) -> list[tuple[object, Callable]]:
         adapt = connection.ops.adapt_datetimefield_value
         forms.append((adapt(value), adapt))
     return forms
+
+
+def _match(param, forms) -> tuple[str, Callable] | None:
+    """The named value a compiled parameter holds, and how to give a call's value the same form."""
+    for name, form, give in forms:
+        if isinstance(param, type(form)) and not isinstance(param, bool) and param == form:
+            wrap = type(param)
+            if wrap is not type(form):  # psycopg's Int8/Int4 around an integer column's value (Django 5)
+                return name, lambda v, give=give, wrap=wrap: wrap(give(v))
+            return name, give
+    return None
 
 
 class _Compiled:
@@ -71,7 +83,8 @@ class _OneCompiler:
     def __init__(self, compiled: _Compiled, params: list, db: str):
         compiler = copy.copy(compiled.compiler)
         compiler.connection = connections[db]  # this thread's connection, not the one that compiled
-        if compiler.query.select_for_update and compiler.connection.get_autocommit():
+        if (compiler.query.select_for_update and compiler.connection.features.has_select_for_update
+                and compiler.connection.get_autocommit()):  # as SQLCompiler.as_sql checks it
             raise TransactionManagementError("select_for_update cannot be used outside of a transaction.")
         compiler.as_sql = lambda *args, **kwargs: (compiled.sql, params)
         self._compiler, self.db, self.query, self._known_related_objects = compiler, db, self, {}
@@ -121,8 +134,11 @@ class CompiledQuery:
         if set(values) != set(self.types):
             raise TypeError(f"CompiledQuery takes {sorted(self.types)}, not {sorted(values)}")
         for name, value in values.items():
-            if not value or not isinstance(value, self.types[name]):
-                raise ValueError(f"CompiledQuery: {name} must be a non-empty {self.types[name].__name__}")
+            kind = self.types[name]
+            if not value or not isinstance(value, kind) or isinstance(value, bool):
+                raise ValueError(f"CompiledQuery: {name} must be a non-empty {kind.__name__}")
+            if isinstance(value, datetime) and value.tzinfo is None:
+                raise ValueError(f"CompiledQuery: {name} must be an aware datetime")
 
     def _prefetch(self, using: str) -> tuple:
         return self._local.prefetch.get(using, ())
@@ -136,8 +152,27 @@ class CompiledQuery:
         return cache[key]
 
     def _compile(self, using: str, update: tuple | None) -> _Compiled | None:
+        """Compiled twice with different stand-ins: the SQL must not change, and every parameter that changes
+        must be one of the values as it was given (or in its database form), never a value transformed."""
         connection = connections[using]
-        stand_ins = {name: _stand_in(kind) for name, kind in self.types.items()}
+        first, second = ({name: _stand_in(kind) for name, kind in self.types.items()} for _twice in range(2))
+        try:
+            compiled = self._compile_with(using, update, first)
+            again = self._compile_with(using, update, second)
+        except (ValueError, TypeError, OverflowError) as exc:  # a stand-in the lookup cannot take (__year)
+            raise ImproperlyConfigured(
+                f"CompiledQuery: the definition does not compile with plain values ({exc})") from exc
+        if compiled is None or again is None:
+            if compiled is not again:
+                raise ImproperlyConfigured("CompiledQuery: whether the query is empty depends on the values")
+            return None
+        (compiler, sql, params), (_compiler, sql_again, params_again) = compiled, again
+        if sql != sql_again or len(params) != len(params_again):
+            raise ImproperlyConfigured("CompiledQuery: the query's shape depends on the values")
+        slots = self._slots(params, params_again, first, second, connection)
+        return _Compiled(compiler, sql, params, slots)
+
+    def _compile_with(self, using: str, update: tuple | None, stand_ins: dict):
         queryset = self.build(**stand_ins)
         self._local.__dict__.setdefault("prefetch", {})[using] = tuple(queryset._prefetch_related_lookups)
         if update is None:
@@ -154,21 +189,26 @@ class CompiledQuery:
             sql, params = compiler.as_sql()
         except EmptyResultSet:
             return None
-        return _Compiled(compiler, sql, params, self._slots(params, stand_ins, connection))
+        return compiler, sql, params
 
     @staticmethod
-    def _slots(params, stand_ins: dict, connection) -> dict[int, tuple[str, Callable]]:
-        forms = [(name, form, give) for name, value in stand_ins.items() for form, give in _forms(value, connection)]
+    def _slots(params, params_again, first: dict, second: dict, connection) -> dict[int, tuple[str, Callable]]:
+        forms = [[(name, form, give) for name, value in stand_ins.items() for form, give in _forms(value, connection)]
+                 for stand_ins in (first, second)]
         slots = {}
-        for position, param in enumerate(params):
-            for name, form, give in forms:
-                if type(param) is type(form) and param == form:
-                    slots[position] = (name, give)
-                    break
-        missing = set(stand_ins) - {name for name, _give in slots.values()}
+        for position, (param, param_again) in enumerate(zip(params, params_again, strict=True)):
+            if param == param_again and type(param) is type(param_again):
+                continue  # a constant of the definition
+            found, found_again = _match(param, forms[0]), _match(param_again, forms[1])
+            if found is None or found_again is None or found[0] != found_again[0]:
+                raise ImproperlyConfigured(f"CompiledQuery: the parameter {param!r} is a value transformed, not a "
+                                           "plain parameter (icontains' %value%, an escaped pattern): it cannot be "
+                                           "swapped")
+            slots[position] = found
+        missing = set(first) - {name for name, _give in slots.values()}
         if missing:
-            raise ImproperlyConfigured(f"CompiledQuery: {', '.join(sorted(missing))} is not a plain parameter of "
-                                       "the compiled SQL (transformed, or the query's shape depends on it)")
+            raise ImproperlyConfigured(f"CompiledQuery: {', '.join(sorted(missing))} is not a parameter of the "
+                                       "compiled SQL")
         return slots
 
 
@@ -193,7 +233,7 @@ class CompiledInsert:
                 (pk,) = connection.ops.fetch_returned_insert_columns(cursor, compiler.returning_params)
             else:
                 pk = connection.ops.last_insert_id(cursor, self.model._meta.db_table, self.model._meta.pk.column)
-        obj.pk = pk
+        obj.pk = self.model._meta.pk.to_python(pk)  # RETURNING gives the database form (a UUID's hex on SQLite)
         obj._state.adding, obj._state.db = False, using
         return obj
 
