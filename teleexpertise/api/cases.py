@@ -29,11 +29,11 @@ from teleexpertise.cases.forms import CaseRequestForm
 from teleexpertise.cases.models import Case
 from teleexpertise.directory.selectors import experts_selectable, networks_active
 from teleexpertise.documents.models import Document
-from teleexpertise.documents.selectors import case_documents
+from teleexpertise.documents.selectors import case_documents_list
 from teleexpertise.documents.services import document_add
 from teleexpertise.messaging.services import thread_mark_read
 from teleexpertise.reports.models import ReportVersion
-from teleexpertise.reports.selectors import report_versions
+from teleexpertise.reports.selectors import report_versions_list
 
 router = Router(tags=["cases"])
 ERRORS = {400: Error, 401: Error, 403: Error, 404: Error, 409: Error, 422: Error, 429: Error}
@@ -60,9 +60,9 @@ def _professional(pro) -> dict | None:
 
 
 def _versions(actor, case) -> list[dict]:
-    shown = report_versions(case)
+    shown = report_versions_list(case)
     if workflow.EXPERT not in workflow.roles_for(actor, case):  # drafts are the expert's own
-        shown = shown.filter(status=ReportVersion.Status.SIGNED)
+        shown = [v for v in shown if v.status == ReportVersion.Status.SIGNED]
     return [{"id": v.pk, "number": v.number, "status": v.status, "signed_at": v.signed_at,
              "pdf_ready": bool(v.pdf and v.pdf.is_ready)} for v in shown]
 
@@ -76,7 +76,7 @@ def _case_out(caller, case: Case) -> dict:
         "network_id": case.network_id, "created_at": case.created_at, "updated_at": case.updated_at,
         "submitted_at": case.submitted_at, "due_at": case.due_at, "decline_reason": case.decline_reason,
         "actions": [t.action for t in workflow.available_actions(caller.actor, case)],
-        "documents": list(case_documents(case)), "reports": _versions(caller.actor, case),
+        "documents": case_documents_list(case), "reports": _versions(caller.actor, case),
     }
 
 

@@ -1,5 +1,8 @@
 """Directory reads used by forms and workflow checks (no patient data here)."""
 
+import uuid
+
+from teleexpertise.core.compiled import CompiledQuery
 from teleexpertise.directory.models import Network, NetworkMembership, Professional
 
 
@@ -32,4 +35,10 @@ def network_roles(professional: Professional | None) -> dict:
     """{network_id: role} for the professional's memberships."""
     if professional is None:
         return {}
-    return dict(NetworkMembership.objects.filter(professional=professional).values_list("network_id", "role"))
+    return {m.network_id: m.role for m in _memberships.all(professional=professional.pk)}
+
+
+# Read by every workflow check on a pooled case: compiled once (core/compiled.py).
+_memberships = CompiledQuery(
+    lambda professional: NetworkMembership.objects.filter(professional_id=professional).only("network_id", "role")
+    .order_by(), professional=uuid.UUID)

@@ -1,8 +1,11 @@
 """Documents are read only through the case selector: a document of a case you cannot see is a 404."""
 
+import uuid
+
 from django.http import Http404
 
 from teleexpertise.cases.selectors import cases_visible_to
+from teleexpertise.core.compiled import CompiledQuery
 from teleexpertise.documents.models import Document
 
 
@@ -16,6 +19,17 @@ def document_for_user(user, pk) -> Document:
 
 def case_documents(case):
     return Document.objects.filter(case=case).select_related("uploaded_by__profession", "uploaded_by__specialty")
+
+
+# The same rows, for the API's case answer after every action: compiled once (core/compiled.py).
+_case_documents = CompiledQuery(
+    lambda case: Document.objects.filter(case_id=case).select_related("uploaded_by__profession",
+                                                                      "uploaded_by__specialty"),
+    case=uuid.UUID)
+
+
+def case_documents_list(case) -> list[Document]:
+    return _case_documents.all(case=case.pk)
 
 
 def dicom_series(case, series_uid: str) -> list[Document]:

@@ -1,6 +1,9 @@
+import uuid
+
 from django.db.models import Prefetch
 
 from teleexpertise.cases import workflow
+from teleexpertise.core.compiled import CompiledQuery
 from teleexpertise.reports.models import PatientAccessLink, ReportDelivery, ReportVersion
 
 
@@ -11,6 +14,14 @@ def report_versions(case):
     return (ReportVersion.objects.filter(case=case)
             .select_related("author__profession", "author__specialty", "rendered", "dmp_export")
             .prefetch_related(Prefetch("deliveries", queryset=deliveries)).order_by("-number"))
+
+
+# The same rows, for the API's case answer after every action: compiled once (core/compiled.py).
+_report_versions = CompiledQuery(lambda case: report_versions(case), case=uuid.UUID)
+
+
+def report_versions_list(case) -> list[ReportVersion]:
+    return _report_versions.all(case=case.pk)
 
 
 def treating_doctor_unreached(patient) -> str:
