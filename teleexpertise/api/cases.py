@@ -27,6 +27,7 @@ from teleexpertise.audit.services import audit_log, client_ip
 from teleexpertise.cases import selectors, services, workflow
 from teleexpertise.cases.forms import CaseRequestForm
 from teleexpertise.cases.models import Case
+from teleexpertise.directory.models import display_name
 from teleexpertise.directory.selectors import experts_selectable, networks_active
 from teleexpertise.documents.models import Document
 from teleexpertise.documents.selectors import case_documents_list
@@ -80,11 +81,21 @@ def _case_out(caller, case: Case) -> dict:
     }
 
 
-def _row(case: Case) -> dict:
-    return {"id": case.pk, "reference": case.reference, "state": case.state, "priority": case.priority,
-            "patient_name": f"{case.patient.birth_name} {case.patient.first_names}",
-            "requester": case.requester.display_name, "expert": case.expert.display_name if case.expert else None,
-            "due_at": case.due_at, "updated_at": case.updated_at, "unread": case.unread}
+_ROW_FIELDS = ("pk", "reference", "state", "priority", "patient__birth_name", "patient__first_names",
+               "requester__title", "requester__first_name", "requester__last_name", "expert_id", "expert__title",
+               "expert__first_name", "expert__last_name", "due_at", "updated_at", "unread")
+
+
+def _row(values: dict) -> dict:
+    """A list row from the columns it shows (read as values: building 100 model instances a page cost more
+    than the query)."""
+    v = values
+    return {"id": v["pk"], "reference": v["reference"], "state": v["state"], "priority": v["priority"],
+            "patient_name": f"{v['patient__birth_name']} {v['patient__first_names']}",
+            "requester": display_name(v["requester__title"], v["requester__first_name"], v["requester__last_name"]),
+            "expert": display_name(v["expert__title"], v["expert__first_name"], v["expert__last_name"])
+            if v["expert_id"] else None,
+            "due_at": v["due_at"], "updated_at": v["updated_at"], "unread": v["unread"]}
 
 
 def _after(request, caller, case_id):
@@ -167,9 +178,9 @@ def case_list(request, filters: Query[ListFilters]):
     audit_log(actor=request.user, action="case.list", kind=AuditEvent.Kind.READ, ip=client_ip(request),
               summary=f"API {filters.role} {filters.state or ''} {filters.q[:50]}".strip())
     # A row here names the patient and the two professionals, no more: not the web inbox's network and tags.
-    rows = rows.prefetch_related(None).select_related(None).select_related("patient", "requester", "expert")
-    page = list(rows[filters.offset:filters.offset + filters.limit])
-    return {"count": rows.count(), "limit": filters.limit, "offset": filters.offset, "items": [_row(c) for c in page]}
+    rows = rows.prefetch_related(None).select_related(None)
+    page = rows.values(*_ROW_FIELDS)[filters.offset:filters.offset + filters.limit]
+    return {"count": rows.count(), "limit": filters.limit, "offset": filters.offset, "items": [_row(v) for v in page]}
 
 
 @router.get("/cases/{case_id}", response={200: s.CaseOut, **ERRORS}, summary="Read a case")

@@ -97,6 +97,12 @@ class Site(models.Model):
         return f"{self.organisation.name} — {self.name}"
 
 
+def display_name(title: str, first_name: str, last_name: str) -> str:
+    """"Dr Alice BERNARD": how a professional is named everywhere (also for rows read as values, not models)."""
+    prefix = f"{title} " if title else ""
+    return f"{prefix}{first_name} {last_name.upper()}"
+
+
 class Professional(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
@@ -155,8 +161,7 @@ class Professional(models.Model):
 
     @property
     def display_name(self) -> str:
-        prefix = f"{self.title} " if self.title else ""
-        return f"{prefix}{self.first_name} {self.last_name.upper()}"
+        return display_name(self.title, self.first_name, self.last_name)
 
     @property
     def may_be_expert(self) -> bool:
