@@ -107,7 +107,7 @@ def case_create(*, actor: Actor, ins_nir: str, identity: dict, consent: dict | N
     if actor.professional is None:
         raise WorkflowError(_("Votre compte n'est pas rattaché à un professionnel de santé de l'annuaire."))
     if submit_token is not None:
-        existing = Case.objects.filter(submit_token=submit_token, requester=actor.professional).first()
+        existing = _submitted_once(submit_token, actor.professional)
         if existing is not None:
             return existing
     try:
@@ -123,10 +123,21 @@ def case_create(*, actor: Actor, ins_nir: str, identity: dict, consent: dict | N
             return case
     except IntegrityError:
         # A double click raced us to the unique submit_token: the first request's case is the answer.
-        existing = Case.objects.filter(submit_token=submit_token, requester=actor.professional).first()
-        if submit_token is None or existing is None:
+        existing = _submitted_once(submit_token, actor.professional) if submit_token is not None else None
+        if existing is None:
             raise
         return existing
+
+
+_by_submit_token = CompiledQuery(
+    lambda token, requester: Case.objects.filter(submit_token=token, requester_id=requester).order_by(),
+    token=uuid.UUID, requester=uuid.UUID)
+
+
+def _submitted_once(submit_token, requester: Professional) -> Case | None:
+    """The case this requester already created with this submit token (a double click, a client's retry)."""
+    token = submit_token if isinstance(submit_token, uuid.UUID) else uuid.UUID(str(submit_token))
+    return _by_submit_token.first(token=token, requester=requester.pk)
 
 
 def _create_draft(*, actor: Actor, ins_nir, identity, consent, fields, ip) -> Case:
