@@ -68,6 +68,10 @@ def _versions(actor, case) -> list[dict]:
              "pdf_ready": bool(v.pdf and v.pdf.is_ready)} for v in shown]
 
 
+# What _case_out reads of the case's rows: not the case page's thirteen-table join.
+CASE_OUT_RELATED = ("patient", "consent", "requester", "expert")
+
+
 def _case_out(caller, case: Case) -> dict:
     return {
         "id": case.pk, "reference": case.reference, "state": case.state, "state_label": case.get_state_display(),
@@ -101,7 +105,7 @@ def _row(values: dict) -> dict:
 def _after(request, caller, case_id):
     """The case as it is after an action; 204 when the action took it out of the caller's sight (a transfer)."""
     try:
-        case = selectors.case_for_user(request.user, case_id)
+        case = selectors.case_for_user(request.user, case_id, related=CASE_OUT_RELATED)
     except Http404:
         return Status(204, None)
     return Status(200, _case_out(caller, case))
@@ -151,7 +155,7 @@ def case_create(request, payload: s.CaseIn):
             submit_token=data["submit_token"], send=False, ip=client_ip(request), **form.recipient())
     except ValidationError as exc:
         raise from_django_validation(exc, rename=_CASE_FIELDS) from None
-    return Status(201, _case_out(caller, selectors.case_for_user(request.user, case.pk)))
+    return Status(201, _case_out(caller, selectors.case_for_user(request.user, case.pk, related=CASE_OUT_RELATED)))
 
 
 class ListFilters(Schema):
@@ -186,7 +190,7 @@ def case_list(request, filters: Query[ListFilters]):
 @router.get("/cases/{case_id}", response={200: s.CaseOut, **ERRORS}, summary="Read a case")
 def case_read(request, case_id: UUID):
     caller = require(request, "cases:read")
-    case = selectors.case_for_user(request.user, case_id)
+    case = selectors.case_for_user(request.user, case_id, related=CASE_OUT_RELATED)
     audit_log(actor=request.user, action="case.view", kind=AuditEvent.Kind.READ, obj=case, case=case,
               ip=client_ip(request), summary="API")
     return _case_out(caller, case)
