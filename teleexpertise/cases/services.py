@@ -50,7 +50,10 @@ def lock_case(case_id) -> Case:
     that waited for another transaction re-reads the locked row but not its joins, so a joined read would
     see the new expert_id with the old (empty) expert.
     """
-    case_id = case_id if isinstance(case_id, uuid.UUID) else uuid.UUID(str(case_id))
+    try:
+        case_id = case_id if isinstance(case_id, uuid.UUID) else uuid.UUID(str(case_id))
+    except ValueError:
+        raise WorkflowError(_("Demande introuvable.")) from None
     if _lock_row.first(case=case_id) is None:
         raise WorkflowError(_("Demande introuvable."))
     return _locked_case.first(case=case_id)
