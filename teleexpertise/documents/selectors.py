@@ -22,10 +22,7 @@ def case_documents(case):
 
 
 # The same rows, for the API's case answer after every action: compiled once (core/compiled.py).
-_case_documents = CompiledQuery(
-    lambda case: Document.objects.filter(case_id=case).select_related("uploaded_by__profession",
-                                                                      "uploaded_by__specialty"),
-    case=uuid.UUID)
+_case_documents = CompiledQuery(lambda case: case_documents(case), case=uuid.UUID)
 
 
 def case_documents_list(case) -> list[Document]:
