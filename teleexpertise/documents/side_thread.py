@@ -7,6 +7,8 @@ import queue
 import threading
 from collections.abc import Callable
 
+DEFAULT_DEPTH = 16  # items a SideThread's queue holds by default (see SideThread)
+
 
 class SideThread:
     """Calls `consume(item)` on its own thread for each item `put`, in order.
@@ -19,7 +21,7 @@ class SideThread:
     If `consume` raises, the items after are dropped and the error is raised again to the producer by every later
     `put` and by `close`: a dead thread must not leave the producer waiting on a full queue."""
 
-    def __init__(self, consume: Callable, name: str, depth: int = 16) -> None:
+    def __init__(self, consume: Callable, name: str, depth: int = DEFAULT_DEPTH) -> None:
         self._consume = consume
         self._queue: queue.Queue = queue.Queue(maxsize=depth)
         self._error: BaseException | None = None

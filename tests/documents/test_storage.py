@@ -14,6 +14,7 @@ import pytest
 from django.core.exceptions import ImproperlyConfigured
 
 from teleexpertise.documents import crypto, storage
+from teleexpertise.documents.side_thread import DEFAULT_DEPTH
 from teleexpertise.documents.storage import CHUNK_SIZE, IntegrityError
 
 KEY_A = base64.b64encode(bytes(range(32))).decode()
@@ -369,7 +370,10 @@ def test_memory_stays_bounded_for_a_large_file(backend):
     finally:
         tracemalloc.stop()
     assert blob.size == count * len(block)
-    assert peak < 16 * 1024 * 1024, f"peak {peak / 2**20:.1f} MiB"
+    # Bounded whatever the size: the hashing and scanning threads' queues (DEFAULT_DEPTH chunks) plus the chunks
+    # being read, encrypted and written. 16 MiB held only while those threads kept up; on a busy machine the
+    # queue fills and the peak was 20.2 MiB, for a 200 MiB file.
+    assert peak < (DEFAULT_DEPTH + 8) * CHUNK_SIZE, f"peak {peak / 2**20:.1f} MiB"
     tail = count * len(block) - 10
     assert b"".join(storage.open_range(blob, tail)) == (block * 2)[-10:]
     storage.delete(blob)
