@@ -32,6 +32,7 @@ from teleexpertise.fhir.handlers import FhirError, ResourceType, SearchParam, pa
 from teleexpertise.fhir.handlers import _by_reference as by_reference
 from teleexpertise.fhir.resources import _clean as clean
 from teleexpertise.fhir.resources import _instant
+from teleexpertise.fhir.sent import checked, dumps
 from teleexpertise.messaging.models import Message
 from teleexpertise.messaging.services import thread_mark_read
 
@@ -61,7 +62,7 @@ def _audit_document(request, document, action: str, resource_type: str) -> None:
 
 # --- Communication: the case thread, one message each --------------------------------------------------------
 
-def communication(message: Message) -> Communication:
+def communication(message: Message) -> dict:
     """A message of the thread: from its author to the other party (the network's queue while pooled)."""
     case = message.case
     recipients = [_practitioner(p) for p in (case.requester, case.expert)
@@ -71,10 +72,10 @@ def communication(message: Message) -> Communication:
     payload = [{"contentString": message.body}]
     payload += [{"contentReference": {"reference": f"DocumentReference/{document.pk}", "display": document.name}}
                 for document in message.documents.all()]
-    return Communication.model_validate(clean({
+    return checked(Communication, clean({
         "resourceType": "Communication", "id": str(message.pk), "status": "completed",
         "basedOn": [resources.reference("ServiceRequest", case)], "partOf": [resources.reference("Task", case)],
-        "category": [_coded(MESSAGE_KIND_SYSTEM, message.kind, message.get_kind_display())],
+        "category": [_coded(MESSAGE_KIND_SYSTEM, message.kind, Message.Kind(message.kind).label)],
         "subject": _patient(case.patient), "sent": _instant(message.created_at),
         "sender": _practitioner(message.author), "recipient": recipients, "payload": payload,
     }))
@@ -121,7 +122,7 @@ COMMUNICATION = ResourceType("Communication", read_communication, _messages, ren
 
 # --- DocumentReference: the case's attachments (and, through handlers, the signed reports) --------------------
 
-def attachment_reference(document: Document) -> DocumentReference:
+def attachment_reference(document: Document) -> dict:
     """The file's metadata; its bytes are read from `content.attachment.url` (Binary/<id>)."""
     case = document.case
     related = [resources.reference("ServiceRequest", case)]
@@ -129,10 +130,10 @@ def attachment_reference(document: Document) -> DocumentReference:
         related.append({"reference": f"Communication/{document.message_id}"})
     attachment = {"contentType": document.media_type, "url": f"Binary/{document.pk}", "size": document.size,
                   "title": document.name, "creation": _instant(document.uploaded_at)}
-    return DocumentReference.model_validate(clean({
+    return checked(DocumentReference, clean({
         "resourceType": "DocumentReference", "id": str(document.pk), "status": "current", "docStatus": "final",
-        "type": _coded(DOCUMENT_KIND_SYSTEM, document.kind, document.get_kind_display()),
-        "category": [_coded(ATTACHED_TO_SYSTEM, document.attached_to, document.get_attached_to_display())],
+        "type": _coded(DOCUMENT_KIND_SYSTEM, document.kind, Document.Kind(document.kind).label),
+        "category": [_coded(ATTACHED_TO_SYSTEM, document.attached_to, Document.AttachedTo(document.attached_to).label)],
         "subject": _patient(case.patient), "date": _instant(document.uploaded_at),
         "author": [_practitioner(document.uploaded_by)], "description": document.name,
         "content": [{"attachment": attachment}], "context": {"related": related},
@@ -244,9 +245,9 @@ def read_binary(request, pk):
 def _binary_json(document: Document, chunks):
     """The Binary resource, its data base64-encoded as the file is read: the resource is validated without its
     data, then the data is spliced in as the last element."""
-    head = Binary.model_validate({
+    head = dumps(checked(Binary, {
         "resourceType": "Binary", "id": str(document.pk), "contentType": document.media_type,
-        "securityContext": {"reference": f"DocumentReference/{document.pk}"}}).model_dump_json()
+        "securityContext": {"reference": f"DocumentReference/{document.pk}"}}))
     yield head[:-1].encode() + b',"data":"'
     pending = b""
     for chunk in chunks:

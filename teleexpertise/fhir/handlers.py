@@ -23,6 +23,7 @@ from teleexpertise.cases.models import Case
 from teleexpertise.directory.models import Organisation, Professional
 from teleexpertise.fhir import resources
 from teleexpertise.fhir.dates import DateValueError, parse_date_range
+from teleexpertise.fhir.sent import as_sent
 from teleexpertise.messaging.models import Message
 from teleexpertise.patients.models import Consent
 from teleexpertise.reports.fhir_export import report_composition, report_document_reference
@@ -308,11 +309,12 @@ def _ready_versions(user):
     return _signed_versions(user).filter(rendered__status=RenderedReport.Status.READY)
 
 
-def _with_id(resource, version):
-    """The version's id, and its signature as the last change: a signed version is never rewritten."""
+def _with_id(resource, version) -> dict:
+    """The export's resource as sent here: the version's id, and its signature as the last change (a signed
+    version is never rewritten)."""
     resource.id = str(version.pk)
     resource.meta = {"lastUpdated": timezone.localtime(version.signed_at).isoformat(timespec="seconds")}
-    return resource
+    return as_sent(resource)
 
 
 def _read_composition(request, pk):

@@ -1,4 +1,5 @@
-"""Platform rows as FHIR R4 resources (fhir.resources' R4B models: a resource that does not validate is never sent).
+"""Platform rows as FHIR R4 resources, as the JSON sent (`sent.checked`: a resource that does not validate against
+its fhir.resources R4B model is never sent).
 
 Resources served here point at each other by literal references (`Patient/<id>`): an integrator reads them back
 from this server. The report's own resources (Composition, DocumentReference) come from `reports.fhir_export`,
@@ -24,6 +25,7 @@ from teleexpertise.audit.labels import action_label
 from teleexpertise.cases import questionnaires
 from teleexpertise.cases.models import Case
 from teleexpertise.core.templatetags.platform import actor_name
+from teleexpertise.fhir.sent import checked
 from teleexpertise.patients.models import Consent as ConsentRecord
 from teleexpertise.reports import codes
 
@@ -125,14 +127,14 @@ def _case_identifier(case) -> dict:
     return {"system": f"urn:oid:{codes.platform_oid(codes.CASE_ARC)}", "value": case.reference}
 
 
-def service_request(case) -> ServiceRequest:
+def service_request(case) -> dict:
     """The request as the requester made it: who asks whom, about which patient, with which question."""
     performer = []
     if case.expert_id:
         performer.append(_practitioner_ref(case.expert))
     elif case.network_id:  # addressed to a network's pool
         performer.append(network_reference(case.network))
-    return ServiceRequest.model_validate(_clean({
+    return checked(ServiceRequest, _clean({
         "resourceType": "ServiceRequest", "id": str(case.pk), "identifier": [_case_identifier(case)],
         "meta": {"versionId": version_of(case), "lastUpdated": _instant(case.updated_at)},
         "extension": [{"url": MODE_EXTENSION, "valueCode": case.mode}],
@@ -169,19 +171,19 @@ def _parameter(code: str) -> dict:
     return {"coding": [{"system": TASK_PARAMETER_SYSTEM, "code": code}]}
 
 
-def task(case, *, report_started: bool, outputs=(), information_request: str = "") -> Task:
+def task(case, *, report_started: bool, outputs=(), information_request: str = "") -> dict:
     """The expert's work item on the request; businessStatus carries the platform's exact state, statusReason
     why it is there (the reason of a decline or withdrawal, the information the expert waits for)."""
     restriction = {"period": {"end": _instant(case.due_at)}} if case.due_at else None
     reason = case.decline_reason or case.withdraw_reason or (
         information_request if case.state == S.AWAITING_INFORMATION else "")
-    return Task.model_validate(_clean({
+    state = str(S(case.state).label)  # not get_state_display(): it rebuilds and hashes the translated choices
+    return checked(Task, _clean({
         "resourceType": "Task", "id": str(case.pk), "identifier": [_case_identifier(case)],
         "meta": {"versionId": version_of(case), "lastUpdated": _instant(case.updated_at)},
         "status": task_status(case, report_started=report_started), "intent": "order", "priority": case.priority,
-        "businessStatus": {"coding": [{"system": case_states_system(), "code": case.state,
-                                       "display": str(case.get_state_display())}],
-                           "text": str(case.get_state_display())},
+        "businessStatus": {"coding": [{"system": case_states_system(), "code": case.state, "display": state}],
+                           "text": state},
         "statusReason": {"text": reason} if reason else None,
         "focus": reference("ServiceRequest", case), "for": _patient_ref(case.patient),
         "authoredOn": _instant(case.submitted_at or case.created_at), "lastModified": _instant(case.updated_at),
@@ -191,7 +193,7 @@ def task(case, *, report_started: bool, outputs=(), information_request: str = "
     }))
 
 
-def patient(row) -> FhirPatient:
+def patient(row) -> dict:
     """The INS travels only when the identity is qualified (identity-vigilance); else the platform's own id."""
     if codes.ins_shareable(row):
         identifier = {"use": "official", "system": INS_NIR_SYSTEM, "value": row.ins_nir,
@@ -202,13 +204,13 @@ def patient(row) -> FhirPatient:
     names = [{"use": "official", "family": row.birth_name, "given": row.first_names.split()}]
     if row.used_name:
         names.append({"use": "usual", "family": row.used_name, "given": row.first_names.split()[:1]})
-    return FhirPatient.model_validate(_clean({
+    return checked(FhirPatient, _clean({
         "resourceType": "Patient", "id": str(row.pk), "identifier": [identifier], "name": names,
         "gender": GENDER.get(row.sex, "unknown"), "birthDate": row.birth_date.isoformat(),
     }))
 
 
-def practitioner(pro) -> Practitioner:
+def practitioner(pro) -> dict:
     """idNatPs ("8" + RPPS, or "0" + ADELI) under the national OID, and the bare RPPS under its own system."""
     identifiers = []
     if pro.national_id:
@@ -217,31 +219,31 @@ def practitioner(pro) -> Practitioner:
         identifiers.append({"system": RPPS_SYSTEM, "value": pro.rpps, "type": {"text": "RPPS"}})
     name = _clean({"family": pro.last_name, "given": [pro.first_name], "prefix": [pro.title] if pro.title else []})
     telecom = [{"system": "email", "value": pro.mssante_email}] if pro.mssante_email else []
-    return Practitioner.model_validate(_clean({
+    return checked(Practitioner, _clean({
         "resourceType": "Practitioner", "id": str(pro.pk), "identifier": identifiers, "active": True,
         "name": [name], "telecom": telecom,
     }))
 
 
-def organization(org) -> Organization:
+def organization(org) -> dict:
     identifiers = []
     if org.finess:
         identifiers = [{"system": FINESS_SYSTEM, "value": org.finess, "type": {"text": "FINESS"}},
                        {"system": IDNATSTRUCT_SYSTEM, "value": codes.organisation_id(org), "type": {"text": "IDNST"}}]
     address = _clean({"city": org.city, "postalCode": org.postcode, "country": "FR"})
-    return Organization.model_validate(_clean({
+    return checked(Organization, _clean({
         "resourceType": "Organization", "id": str(org.pk), "identifier": identifiers, "active": True,
         "name": org.name, "address": [address] if len(address) > 1 else [],
     }))
 
 
-def practitioner_role(pro) -> PractitionerRole:
+def practitioner_role(pro) -> dict:
     """The one role a professional holds here: profession (TRE_G15), specialty (TRE_R38), structure, MSSanté
     address. Same id as the Practitioner: the directory keeps one activity a professional."""
     specialty = [{"coding": [{"system": TRE_R38_SYSTEM, "code": pro.specialty.code,
                               "display": pro.specialty.label}]}] if pro.specialty_id else []
     organisation = pro.organisation
-    return PractitionerRole.model_validate(_clean({
+    return checked(PractitionerRole, _clean({
         "resourceType": "PractitionerRole", "id": str(pro.pk), "active": True,
         "practitioner": _practitioner_ref(pro),
         "organization": reference("Organization", organisation, organisation.name) if organisation else None,
@@ -291,7 +293,7 @@ def _consent_extensions(row) -> list[dict]:
     return extensions
 
 
-def consent(row, cases) -> Consent:
+def consent(row, cases) -> dict:
     """The patient's consent to the tele-expertise (`treatment` scope: consent to a care act), recorded by the
     requester; `cases` are the requests it was recorded for, as the provision's data."""
     if row.status == _C.IMPOSSIBLE:
@@ -300,7 +302,7 @@ def consent(row, cases) -> Consent:
     else:
         rule = _("Consentement libre et éclairé du patient à l'acte de téléexpertise (code de la santé publique, "
                  "art. L1111-4).")
-    return Consent.model_validate(_clean({
+    return checked(Consent, _clean({
         "resourceType": "Consent", "id": str(row.pk), "meta": {"lastUpdated": _instant(row.recorded_at)},
         "extension": _consent_extensions(row),
         "status": CONSENT_STATUS[row.status],
@@ -326,7 +328,7 @@ def _form_canonical(form) -> str:
     return questionnaires.canonical(form.questionnaire) or f"urn:uuid:{form.pk}"
 
 
-def questionnaire_response(case) -> QuestionnaireResponse:
+def questionnaire_response(case) -> dict:
     """The structured form's answers stored on the case, served at the case's id. What the stored JSON does not
     say (the form, the patient, the request, the author) is added from the case; what it says is kept."""
     data = copy.deepcopy(case.questionnaire_response)
@@ -340,7 +342,7 @@ def questionnaire_response(case) -> QuestionnaireResponse:
     based_on = data.setdefault("basedOn", [])
     if request["reference"] not in {ref.get("reference") for ref in based_on}:
         based_on.append(request)
-    return QuestionnaireResponse.model_validate(data)
+    return checked(QuestionnaireResponse, data)
 
 
 # --- AuditEvent ------------------------------------------------------------------------------------------
@@ -384,10 +386,10 @@ def _audit_entities(event, *, detailed: bool) -> list[dict]:
     return entities
 
 
-def audit_event(event, actor, *, detailed: bool) -> AuditEvent:
+def audit_event(event, actor, *, detailed: bool) -> dict:
     """One row of a case's trail: `actor` is the acting user's professional (or None), `detailed` adds what only
     staff see in the admin (the IP address, the summary of reads)."""
-    return AuditEvent.model_validate({
+    return checked(AuditEvent, {
         "resourceType": "AuditEvent", "id": str(event.pk), "meta": {"lastUpdated": _instant(event.at)},
         "type": {"system": _DCM, "code": "110110", "display": "Patient Record"},
         "subtype": [{"system": AUDIT_ACTIONS, "code": event.action, "display": action_label(event.action)}],

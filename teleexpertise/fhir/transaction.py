@@ -24,6 +24,7 @@ from teleexpertise.documents import storage
 from teleexpertise.fhir import resources, writes
 from teleexpertise.fhir.body import read_body
 from teleexpertise.fhir.handlers import FhirError, require_scope
+from teleexpertise.fhir.sent import checked
 from teleexpertise.patients.models import Patient
 
 logger = logging.getLogger(__name__)
@@ -57,7 +58,7 @@ def transaction_bundle(request) -> writes.Written:
         raise
     finally:
         body.discard()
-    return writes.Written(Bundle.model_validate({
+    return writes.Written(checked(Bundle, {
         "resourceType": "Bundle", "type": "transaction-response",
         "entry": [{"response": answers[index]} for index in range(len(entries))]}))
 

@@ -25,6 +25,7 @@ from teleexpertise.audit.models import AuditEvent
 from teleexpertise.audit.services import audit_log, client_ip
 from teleexpertise.cases.workflow import WorkflowError
 from teleexpertise.fhir.handlers import FhirError, ResourceType, included, require_scope, search_params
+from teleexpertise.fhir.sent import checked, dumps
 from teleexpertise.fhir.table import RESOURCES, SYSTEM_INTERACTIONS
 
 MEDIA_TYPE = "application/fhir+json"
@@ -37,10 +38,11 @@ _BEARER = re.compile(r"Bearer\s+(\S+)\Z", re.IGNORECASE)
 _API_ISSUE = {404: "not-found", 409: "transient", 500: "exception"}
 
 
-def respond(resource, status: int = 200, headers: dict | None = None) -> HttpResponse:
-    response = HttpResponse(resource.model_dump_json(), status=status, content_type=f"{MEDIA_TYPE}; charset=utf-8")
+def respond(resource: dict, status: int = 200, headers: dict | None = None) -> HttpResponse:
+    """`resource` as built by `sent.checked`."""
+    response = HttpResponse(dumps(resource), status=status, content_type=f"{MEDIA_TYPE}; charset=utf-8")
     response["Cache-Control"] = "private, no-store"
-    version = getattr(getattr(resource, "meta", None), "versionId", None)
+    version = resource.get("meta", {}).get("versionId")
     if version:  # what a later update sends back in If-Match
         response["ETag"] = f'W/"{version}"'
     for name, value in (headers or {}).items():
@@ -51,8 +53,7 @@ def respond(resource, status: int = 200, headers: dict | None = None) -> HttpRes
 def outcome(status: int, code: str, message: str, headers: dict | None = None, issues=()) -> HttpResponse:
     issues = [{"severity": "error", **issue} for issue in issues] or [
         {"severity": "error", "code": code, "diagnostics": message}]
-    return respond(OperationOutcome.model_validate({"resourceType": "OperationOutcome", "issue": issues}),
-                   status, headers)
+    return respond(checked(OperationOutcome, {"resourceType": "OperationOutcome", "issue": issues}), status, headers)
 
 
 def _authenticate(request, scope: str | None = READ_SCOPE):
@@ -239,28 +240,35 @@ def search_view(resource_type: ResourceType):
     return search
 
 
-def _entry(base: str, resource, mode: str) -> dict:
-    return {"fullUrl": f"{base}/{resource.get_resource_type()}/{resource.id}", "resource": resource,
-            "search": {"mode": mode}}
+def _entry(base: str, resource: dict, mode: str) -> dict:
+    return {"fullUrl": f"{base}/{resource['resourceType']}/{resource['id']}", "search": {"mode": mode}}
 
 
-def _bundle(request, resource_type, found, extra, total, offset, count) -> Bundle:
-    """Matches first, then what `_include` added (`search.mode` include); `total` counts matches only."""
+def _bundle(request, resource_type, found, extra, total, offset, count) -> dict:
+    """Matches first, then what `_include` added (`search.mode` include); `total` counts matches only.
+
+    The envelope is checked with its entries' fullUrl and search but without their resources, then the
+    resources are put in: each was checked when it was built, and checking them again inside the Bundle would
+    double the cost of a page."""
     base = _base_url(request)
     links = [{"relation": "self", "url": f"{base}/{resource_type.name}?{request.GET.urlencode()}"}]
     if offset + count < total:
         following = request.GET.copy()  # keeps repeated parameters (_lastUpdated ranges, several _include)
         following["_offset"] = str(offset + count)
         links.append({"relation": "next", "url": f"{base}/{resource_type.name}?{following.urlencode()}"})
-    return Bundle.model_validate({
+    resources = [*found, *extra]
+    bundle = checked(Bundle, {
         "resourceType": "Bundle", "type": "searchset", "total": total, "link": links,
         "timestamp": timezone.localtime().isoformat(timespec="seconds"),
         "entry": [_entry(base, resource, "match") for resource in found]
         + [_entry(base, resource, "include") for resource in extra],
     })
+    for entry, resource in zip(bundle.get("entry", ()), resources, strict=True):
+        entry["resource"] = resource
+    return bundle
 
 
-def capability_statement() -> CapabilityStatement:
+def capability_statement() -> dict:
     """What the facade serves, read from the same table the URLs are made from."""
     served = [{
         "type": resource_type.name,
@@ -272,7 +280,7 @@ def capability_statement() -> CapabilityStatement:
         # An update needs If-Match with the version read (ETag, meta.versionId); there is no create by PUT.
         **({"versioning": "versioned-update", "updateCreate": False} if resource_type.update else {}),
     } for resource_type in RESOURCES]
-    return CapabilityStatement.model_validate({
+    return checked(CapabilityStatement, {
         "resourceType": "CapabilityStatement", "status": "active", "kind": "instance",
         "date": timezone.localdate().isoformat(), "fhirVersion": FHIR_VERSION, "format": ["json"],
         "software": {"name": "Téléexpertise"},

@@ -1,0 +1,68 @@
+"""`fhir.sent`: what the facade sends is the checked dict, pruned as fhir_core's serializer prunes, and nothing that
+does not validate goes out."""
+
+import json
+from datetime import date
+
+import pydantic
+import pytest
+from django.utils import translation
+from django.utils.translation import gettext_lazy
+from fhir.resources.R4B.patient import Patient
+from fhir.resources.R4B.task import Task
+
+from teleexpertise.fhir.sent import as_sent, checked, dumps
+
+TASK = {"resourceType": "Task", "id": "t1", "status": "requested", "intent": "order",
+        "for": {"reference": "Patient/p1", "display": "DUPONT Marie"}}
+
+
+def test_the_checked_dict_is_what_the_model_would_write():
+    data = {**TASK, "note": [], "restriction": None, "owner": {}, "statusReason": {"text": "Précisez la dose"},
+            "input": [{"type": {"text": "x"}, "valueString": "é", "valueBoolean": None}]}
+    sent = checked(Task, data)
+    assert sent == json.loads(Task.model_validate(sent).model_dump_json())
+    assert "note" not in sent and "restriction" not in sent and "owner" not in sent
+    assert json.loads(dumps(sent)) == sent
+
+
+def test_nested_empties_are_pruned_all_the_way_down():
+    sent = checked(Patient, {"resourceType": "Patient", "id": "p1",
+                             "name": [{"family": "Martin", "given": [], "prefix": None}, {}],
+                             "identifier": [{"system": None, "value": "1", "type": {"coding": []}}]})
+    assert sent["name"] == [{"family": "Martin"}]
+    assert sent["identifier"] == [{"value": "1"}]
+
+
+def test_a_resource_that_does_not_validate_is_refused():
+    with pytest.raises(pydantic.ValidationError):
+        checked(Task, {**TASK, "status": "two  spaces"})  # not a code
+    with pytest.raises(pydantic.ValidationError):
+        checked(Task, {**TASK, "colour": "red"})  # no such element
+    with pytest.raises(pydantic.ValidationError):
+        checked(Task, {key: value for key, value in TASK.items() if key != "intent"})  # a required element
+    with pytest.raises(pydantic.ValidationError):
+        checked(Patient, {"resourceType": "Patient", "birthDate": "31/12/1990"})
+
+
+def test_false_and_zero_are_values_not_empties():
+    sent = checked(Patient, {"resourceType": "Patient", "active": False, "multipleBirthInteger": 0})
+    assert sent["active"] is False and sent["multipleBirthInteger"] == 0
+
+
+def test_lazy_translations_are_written_in_the_active_language():
+    with translation.override("en"):
+        sent = checked(Task, {**TASK, "businessStatus": {"text": gettext_lazy("Brouillon")}})
+    assert sent["businessStatus"]["text"] == "Draft"
+    assert isinstance(sent["businessStatus"]["text"], str)
+
+
+def test_what_json_cannot_hold_is_an_error_not_a_guess():
+    sent = checked(Patient, {"resourceType": "Patient", "birthDate": date(1990, 12, 31)})  # pydantic takes a date
+    with pytest.raises(TypeError):
+        dumps(sent)
+
+
+def test_a_model_built_elsewhere_is_sent_as_its_own_json():
+    model = Patient.model_validate({"resourceType": "Patient", "id": "p1", "gender": "female"})
+    assert as_sent(model) == {"resourceType": "Patient", "id": "p1", "gender": "female"}
