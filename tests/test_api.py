@@ -185,6 +185,30 @@ def test_list_filters_and_pagination(cast, api_for):
     assert misspelt.status_code == 422 and list(misspelt.json()["fields"]) == ["stat"]
 
 
+def test_a_search_narrows_every_role_the_pool_included(cast, api_for):
+    durand = cast.new_case()  # the cast's patients are all DURAND
+    other = cast.new_case()  # another pooled case, another patient
+    other.patient.birth_name = "LEFEBVRE"
+    other.patient.save(update_fields=["birth_name"])
+    colleague = api_for(cast.colleague)
+    assert colleague.get("/api/cases", {"role": "pool"}).json()["count"] == 2
+    for role in ("pool", "all"):
+        searched = colleague.get("/api/cases", {"role": role, "q": "duran"}).json()
+        assert [row["id"] for row in searched["items"]] == [str(durand.pk)], role
+    assert colleague.get("/api/cases", {"role": "pool", "q": durand.reference}).json()["count"] == 1
+
+
+def test_an_account_without_a_professional_has_no_case_in_a_role(cast, api_for):
+    cast.case_in("submitted")  # unassigned: no expert, in the pool
+    cast.case_in("accepted")
+    admin = api_for(cast.admin)
+    assert admin.get("/api/cases").json()["count"] == 2  # staff see every case
+    for role in ("requester", "expert", "pool"):
+        for query in ({}, {"q": "a"}):
+            listed = admin.get("/api/cases", {"role": role, **query}).json()
+            assert (listed["count"], listed["items"]) == (0, []), (role, query)
+
+
 # --- Tokens, scopes, rate limit --------------------------------------------------------------------------
 
 def test_revoked_token_is_refused_from_the_next_call(cast, client_for):

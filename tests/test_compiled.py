@@ -8,19 +8,20 @@ from datetime import UTC, date, datetime
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 from django.db import connection, connections
-from django.db.models import Prefetch, Q
+from django.db.models import Count, OuterRef, Prefetch, Q, Subquery
 from django.http import Http404
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from teleexpertise.audit.models import AuditEvent
-from teleexpertise.cases import services
+from teleexpertise.cases import selectors, services
 from teleexpertise.cases.models import Case, CaseTag
 from teleexpertise.cases.selectors import CASE_PAGE_RELATED, case_for_user
 from teleexpertise.core.compiled import CompiledInsert, CompiledQuery
-from teleexpertise.directory.models import Organisation
+from teleexpertise.directory.models import Network, NetworkMembership, Organisation
 from teleexpertise.messaging.models import Message, Notification
-from tests.factories import Cast, make_user
+from teleexpertise.messaging.services import message_create
+from tests.factories import Cast, consent, identity, make_user, nir
 
 SQLITE = connection.vendor == "sqlite"
 
@@ -385,3 +386,119 @@ def test_case_for_user_with_no_related_reads_the_case_alone(cast, django_assert_
     with CaptureQueriesContext(connection) as reads:
         assert found.patient.pk == case.patient_id
     assert len(reads.captured_queries) == 1  # not joined: read when asked for
+
+
+# --- Value rows, pages and counts ---------------------------------------------------------------------------
+
+def _case_values(state):
+    return Case.objects.filter(state=state).order_by("created_at", "pk").values("pk", "reference", "patient__birth_name")
+
+
+def test_value_rows_pages_and_counts_are_the_orms(cast):
+    for _n in range(5):
+        cast.case_in("submitted")
+    cast.case_in("draft")
+    compiled = CompiledQuery(_case_values, state=str)
+    orm = list(_case_values("submitted"))
+    assert compiled.all(state="submitted") == orm and len(orm) == 5
+    assert compiled.count(state="submitted") == 5 and compiled.count(state="draft") == 1
+    assert compiled.count(state="closed") == 0 and compiled.all(state="closed") == []
+    for offset, limit in ((0, 2), (2, 2), (4, 2), (5, 2), (0, 100)):
+        assert compiled.all(state="submitted", page=(offset, limit)) == orm[offset:offset + limit]
+
+
+def test_a_count_ignores_the_select_lists_joins_and_annotations(cast):
+    def build(state, user):
+        unread = Message.objects.filter(case=OuterRef("pk")).exclude(author__user=user).values("case")
+        return (Case.objects.filter(state=state).select_related("patient")
+                .annotate(unread=Count("messages")).filter(pk__in=Subquery(Case.objects.values("pk")))
+                .exclude(pk__in=unread[:0]).order_by("-updated_at"))
+
+    for _n in range(3):
+        cast.case_in("submitted")
+    compiled = CompiledQuery(build, state=str, user=int)
+    assert compiled.count(state="submitted", user=cast.expert.user.pk) == 3
+    assert compiled.count(state="draft", user=cast.expert.user.pk) == 0
+
+
+@pytest.mark.parametrize("page", [(-1, 10), (0, 0), (0, -5), ("0", 10), (0, None)])
+def test_a_bad_page_is_refused_before_any_query(db, page, django_assert_num_queries):
+    compiled = CompiledQuery(_case_values, state=str)
+    compiled.all(state="submitted")  # compiled: what follows runs no query
+    with django_assert_num_queries(0), pytest.raises(ValueError):
+        compiled.all(state="submitted", page=page)
+
+
+def test_a_sliced_definition_or_a_values_list_is_refused(db):
+    with pytest.raises(ImproperlyConfigured):
+        CompiledQuery(lambda state: _case_values(state)[:10], state=str).all(state="draft")
+    with pytest.raises(ImproperlyConfigured):
+        CompiledQuery(lambda state: Case.objects.filter(state=state).values_list("pk"), state=str).all(state="draft")
+
+
+# --- cases_page: the API's list, compiled, is the selectors' list ------------------------------------------
+
+def _orm_page(user, role, state, offset, limit):
+    """What the API listed before the list was compiled: the selectors, then the role, values and a slice. One
+    difference, a fix: an account without a professional asking for a role's cases got those with no one in that
+    role (`expert_id=None` is `IS NULL`); it has no case in any role."""
+    if role != "all" and not hasattr(user, "professional"):
+        return 0, []
+    if role == "pool":
+        rows = selectors.pool_queue(user)
+        rows = rows.filter(state=state) if state else rows
+    else:
+        rows = selectors.cases_listing(user, state=state)
+        if role != "all":
+            rows = rows.filter(**{f"{role}_id": getattr(getattr(user, "professional", None), "pk", None)})
+    rows = rows.prefetch_related(None).select_related(None).values(*PAGE_FIELDS)
+    return rows.count(), list(rows[offset:offset + limit])
+
+
+PAGE_FIELDS = ("pk", "reference", "state", "priority", "patient__birth_name", "expert_id", "updated_at", "unread")
+
+
+@pytest.fixture
+def listed(cast):
+    """Cases in each state, to the network's pool or to the expert by name, with messages unread by some; the
+    colleague also belongs to a second network (two network ids in their lists' SQL), whose pool has a case."""
+    second = Network.objects.create(name="Dermatologie pédiatrique", specialty_id="SM15", organisation=cast.hospital)
+    NetworkMembership.objects.create(network=second, professional=cast.colleague, role="member")
+    cases = [cast.case_in(state) for state in ("draft", "submitted", "submitted", "taken", "accepted", "closed")]
+    cases.append(cast.new_case(to_network=False))
+    cases.append(services.case_create(actor=cast.actor(cast.requester), ins_nir=nir(), identity=identity(),
+                                      consent=consent(), question="Angiome ?", network=second, send=True,
+                                      priority=Case.Priority.URGENT))
+    for case in cases[3:6]:
+        message_create(actor=cast.requester.user, case=case, author=cast.requester, body="Une précision.")
+    return cases
+
+
+def test_cases_page_lists_what_the_selectors_list_for_every_user_role_and_state(cast, listed):
+    nobody = make_user("nobody@test.fr")
+    users = [cast.requester.user, cast.expert.user, cast.colleague.user, cast.dispatcher.user,
+             cast.outsider.user, cast.admin, nobody]
+    seen_some = set()
+    for user in users:
+        for role in selectors.LIST_ROLES:
+            for state in ("", "submitted", "accepted"):
+                for offset, limit in ((0, 25), (1, 2)):
+                    expected = _orm_page(user, role, state, offset, limit)
+                    assert selectors.cases_page(user, role=role, state=state, fields=PAGE_FIELDS, offset=offset,
+                                                limit=limit) == expected, (user.email, role, state, offset)
+                    if expected[0]:
+                        seen_some.add((user.email, role))
+    # the comparison was not between empty lists: each professional sees cases in the roles they have
+    assert {("requester@test.fr", "requester"), ("expert@test.fr", "expert"), ("colleague@test.fr", "pool"),
+            ("admin@test.fr", "all")} <= seen_some
+    colleague_pool = selectors.cases_page(cast.colleague.user, role="pool", state="", fields=PAGE_FIELDS, offset=0,
+                                          limit=25)
+    assert colleague_pool[0] == 3 and colleague_pool[1][0]["pk"] == listed[-1].pk  # both networks, urgent first
+    unread = {row["pk"]: row["unread"] for row in selectors.cases_page(
+        cast.expert.user, role="expert", state="", fields=PAGE_FIELDS, offset=0, limit=25)[1]}
+    assert unread[listed[3].pk] == 1 and unread[listed[6].pk] == 0
+
+
+def test_cases_page_refuses_an_unknown_role(cast):
+    with pytest.raises(ValueError):
+        selectors.cases_page(cast.expert.user, role="everyone", state="", fields=PAGE_FIELDS, offset=0, limit=5)

@@ -138,22 +138,25 @@ def patient_cases_for_user(user, patient):
 # --- Inboxes: a fixed number of queries whatever the number of cases or messages -----------------------
 
 def _with_listing(queryset, user):
+    return _with_unread(queryset.select_related("patient", "requester", "expert", "network").prefetch_related("tags"),
+                        user)
+
+
+def _with_unread(queryset, user):
+    """`unread`: the messages of others since the user's read marker. `user`: the user or their id."""
     read_at = ReadMarker.objects.filter(case=OuterRef("case"), user=user).values("read_at")[:1]  # per message row
     unread = (Message.objects.filter(case=OuterRef("pk"))
               .exclude(author__user=user)
               .filter(created_at__gt=Coalesce(Subquery(read_at), Value(_EPOCH, output_field=DateTimeField())))
               .order_by().values("case").annotate(n=Count("pk")).values("n"))
-    return (queryset.select_related("patient", "requester", "expert", "network").prefetch_related("tags")
-            .annotate(unread=Coalesce(Subquery(unread, output_field=IntegerField()), 0)))
+    return queryset.annotate(unread=Coalesce(Subquery(unread, output_field=IntegerField()), 0))
 
 
 def _urgency_order():
     now = timezone.now()
     overdue_first = SqlCase(When(state=S.ACCEPTED, due_at__lt=now, then=Value(0)), default=Value(1),
                             output_field=IntegerField())
-    urgent_first = SqlCase(When(priority=Case.Priority.URGENT, then=Value(0)), default=Value(1),
-                           output_field=IntegerField())
-    return [overdue_first, urgent_first]
+    return [overdue_first, _urgent_first()]
 
 
 def inbox_requests(user, *, state: str = ""):
@@ -174,6 +177,17 @@ def inbox_expert(user, *, include_closed: bool = False):
     return _with_listing(qs, user).order_by(*_urgency_order(), "due_at", "submitted_at")
 
 
+def _urgent_first():
+    return SqlCase(When(priority=Case.Priority.URGENT, then=Value(0)), default=Value(1), output_field=IntegerField())
+
+
+def _pool_order() -> tuple:
+    return _urgent_first(), "submitted_at", "pk"  # urgent first, then by escalation deadline; pages stay stable
+
+
+LIST_ORDER = ("-updated_at", "pk")  # the newest change first
+
+
 def pool_queue(user, *, tag: str = ""):
     """The pool: urgent first, then by escalation deadline (submitted_at + the priority's delay, so oldest first).
 
@@ -185,8 +199,7 @@ def pool_queue(user, *, tag: str = ""):
         qs = qs.filter(tags__label=tag)
     escalated = CaseAlert.objects.filter(case=OuterRef("pk"), kind__in=[CaseAlert.Kind.POOL_ESCALATION,
                                                                         CaseAlert.Kind.ONCALL_DISPATCHERS])
-    return (_with_listing(qs, user).annotate(escalated=Exists(escalated))
-            .order_by(*_urgency_order()[1:], "submitted_at"))
+    return _with_listing(qs, user).annotate(escalated=Exists(escalated)).order_by(*_pool_order())
 
 
 def network_load(user):
@@ -201,14 +214,16 @@ def network_load(user):
 
 
 def search_cases(user, query: str):
+    return _with_listing(search_in(cases_visible_to(user), query), user).order_by("-updated_at")
+
+
+def search_in(queryset, query: str):
+    """The cases of `queryset` whose reference (TE-…) is `query`, or whose patient's names or reference hold it."""
     query = query.strip()
-    qs = cases_visible_to(user)
     if query.upper().startswith("TE-"):
-        qs = qs.filter(reference__iexact=query)
-    else:
-        qs = qs.filter(Q(patient__birth_name__icontains=query) | Q(patient__used_name__icontains=query)
-                       | Q(patient__first_names__icontains=query) | Q(reference__icontains=query))
-    return _with_listing(qs, user).order_by("-updated_at")
+        return queryset.filter(reference__iexact=query)
+    return queryset.filter(Q(patient__birth_name__icontains=query) | Q(patient__used_name__icontains=query)
+                           | Q(patient__first_names__icontains=query) | Q(reference__icontains=query))
 
 
 # --- The case page --------------------------------------------------------------------------------------
@@ -270,4 +285,56 @@ def cases_listing(user, *, state: str = "", query: str = ""):
     qs = search_cases(user, query) if query.strip() else _with_listing(cases_visible_to(user), user)
     if state:
         qs = qs.filter(state=state)
-    return qs.order_by("-updated_at", "pk")
+    return qs.order_by(*LIST_ORDER)
+
+
+# --- The API's list: compiled once per shape ----------------------------------------------------------------
+
+LIST_ROLES = ("all", "requester", "expert", "pool")
+_page_queries: dict[tuple, CompiledQuery] = {}
+
+
+def cases_page(user, *, role: str, state: str, fields: tuple[str, ...], offset: int, limit: int) -> tuple[int, list]:
+    """The cases of `cases_listing` (role "all"), of them those the user requested or is the expert of, or the
+    pool of `pool_queue`, as the `fields` of each row (`unread` among them) for one page, and how many there are.
+
+    No text search here (`icontains`' patterns cannot be compiled: `cases_listing(query=...)` does it). Compiled
+    once per shape: the role, a state or not, staff or not, and how many networks the user belongs to (their
+    ids as parameters: PostgreSQL then reads the pool through its index, see `_pooled_for`)."""
+    if role not in LIST_ROLES:
+        raise ValueError(f"role: one of {LIST_ROLES}")
+    if not user.is_authenticated:
+        return 0, []
+    staff, pid = user.is_staff, _professional_id(user)
+    if pid is None and not (staff and role == "all"):
+        return 0, []  # no professional: no case of theirs, no network
+    # The networks' ids, where the SQL reads them: a professional's sight, or the pool (staff see every case).
+    networks = _network_ids(user) if pid is not None and (role == "pool" or not staff) else []
+    with_pid = pid is not None and role != "pool"  # the pool is the networks' alone
+    values = {"user": user.pk, **({"pid": pid} if with_pid else {}), **({"state": state} if state else {}),
+              **{f"network{i}": network for i, network in enumerate(networks)}}
+    query = _page_query(role, staff=staff, with_pid=with_pid, with_state=bool(state), networks=len(networks),
+                        fields=fields)
+    return query.count(**values), query.all(page=(offset, limit), **values)
+
+
+def _page_query(role, *, staff, with_pid, with_state, networks, fields) -> CompiledQuery:
+    key = (role, staff, with_pid, with_state, networks, fields)
+    if key not in _page_queries:
+        def build(user, pid=None, state=None, **ids):
+            network_ids = [ids[f"network{i}"] for i in range(networks)]
+            if role == "pool":
+                rows, order = Case.objects.filter(_pooled_for(pid, network_ids)), _pool_order()
+            else:
+                rows, order = (Case.objects.all() if staff else
+                               Case.objects.filter(_visible_to_professional(pid, network_ids))), LIST_ORDER
+                if role != "all":
+                    rows = rows.filter(**{f"{role}_id": pid})
+            if with_state:
+                rows = rows.filter(state=state)
+            return _with_unread(rows, user).order_by(*order).values(*fields)
+
+        types = {"user": int, **({"pid": uuid.UUID} if with_pid else {}), **({"state": str} if with_state else {}),
+                 **{f"network{i}": uuid.UUID for i in range(networks)}}
+        _page_queries[key] = CompiledQuery(build, **types)
+    return _page_queries[key]

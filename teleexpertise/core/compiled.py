@@ -9,6 +9,9 @@ hydrates the rows with Django's own iterable (select_related included), so the r
 The definition must not branch on the values (the stand-ins are never empty or None, and a call refuses them)
 and must use each value as a plain parameter: one the compiled SQL holds transformed (`icontains`' `%value%`)
 cannot be swapped, and compiling says so. Supported types: UUID, int, str, datetime.
+
+A definition may end in `.values(...)` (rows as dicts). A page of it (`page=(offset, limit)`) and its `count()`
+take the window and the definition's values as parameters, so a list is compiled once whatever page is asked.
 """
 
 import copy
@@ -21,7 +24,7 @@ from datetime import UTC, datetime, timedelta
 from django.core.exceptions import EmptyResultSet, ImproperlyConfigured
 from django.db import DEFAULT_DB_ALIAS, connections, transaction
 from django.db.models import QuerySet
-from django.db.models.query import ModelIterable
+from django.db.models.query import ModelIterable, ValuesIterable
 from django.db.transaction import TransactionManagementError
 
 _serial = itertools.count(1)
@@ -76,6 +79,16 @@ class _Compiled:
             params[position] = form(values[name])
         return params
 
+    def paged(self, page: tuple[int, int] | None) -> "_Compiled":
+        """The same query with LIMIT and OFFSET as parameters, appended: the definition has no window of its own
+        (checked when compiling)."""
+        if page is None:
+            return self
+        offset, limit = page
+        if not (isinstance(offset, int) and isinstance(limit, int) and offset >= 0 and limit > 0):
+            raise ValueError("CompiledQuery: page is (offset >= 0, limit > 0)")
+        return _Compiled(self.compiler, f"{self.sql} LIMIT %s OFFSET %s", (*self.params, limit, offset), self.slots)
+
 
 class _OneCompiler:
     """What ModelIterable reads of a queryset, answering with the compiled SQL and this call's parameters."""
@@ -102,11 +115,16 @@ class CompiledQuery:
         self.build, self.types = build, types
         self._local = threading.local()
 
-    def all(self, using: str = DEFAULT_DB_ALIAS, **values) -> list:
+    def all(self, using: str = DEFAULT_DB_ALIAS, page: tuple[int, int] | None = None, **values) -> list:
+        """The rows: model instances, or dicts for a definition ending in `.values()`; `page` (offset, limit)
+        gives that window of them."""
         compiled = self._compiled(using, None, values)
         if compiled is None:
             return []
+        compiled = compiled.paged(page)
         queryset_like = _OneCompiler(compiled, compiled.params_for(values), using)
+        if self._local.values[using]:
+            return self._value_rows(queryset_like)
         rows = list(ModelIterable(queryset_like))
         lookups = self._prefetch(using)
         if lookups and rows:
@@ -114,6 +132,23 @@ class CompiledQuery:
 
             prefetch_related_objects(rows, *lookups)
         return rows
+
+    @staticmethod
+    def _value_rows(queryset_like: _OneCompiler) -> list[dict]:
+        """As ValuesIterable reads them: the database's converters applied, one dict a row."""
+        compiler = queryset_like.get_compiler()
+        query = compiler.query
+        names = [*query.extra_select, *query.values_select, *query.annotation_select]
+        return [dict(zip(names, row, strict=True)) for row in compiler.results_iter()]
+
+    def count(self, using: str = DEFAULT_DB_ALIAS, **values) -> int:
+        """How many rows the definition gives: `COUNT(*)` over its primary keys, unordered."""
+        compiled = self._compiled(using, "count", values)
+        if compiled is None:
+            return 0
+        with connections[using].cursor() as cursor:
+            cursor.execute(compiled.sql, compiled.params_for(values))
+            return cursor.fetchone()[0]
 
     def first(self, using: str = DEFAULT_DB_ALIAS, **values):
         rows = self.all(using, **values)
@@ -143,7 +178,7 @@ class CompiledQuery:
     def _prefetch(self, using: str) -> tuple:
         return self._local.prefetch.get(using, ())
 
-    def _compiled(self, using: str, update: tuple | None, values: dict) -> _Compiled | None:
+    def _compiled(self, using: str, update: tuple | str | None, values: dict) -> _Compiled | None:
         self._check(values)
         cache = self._local.__dict__.setdefault("compiled", {})
         key = (using, update)
@@ -151,7 +186,7 @@ class CompiledQuery:
             cache[key] = self._compile(using, update)
         return cache[key]
 
-    def _compile(self, using: str, update: tuple | None) -> _Compiled | None:
+    def _compile(self, using: str, update: tuple | str | None) -> _Compiled | None:
         """Compiled twice with different stand-ins: the SQL must not change, and every parameter that changes
         must be one of the values as it was given (or in its database form), never a value transformed."""
         connection = connections[using]
@@ -169,16 +204,29 @@ class CompiledQuery:
         (compiler, sql, params), (_compiler, sql_again, params_again) = compiled, again
         if sql != sql_again or len(params) != len(params_again):
             raise ImproperlyConfigured("CompiledQuery: the query's shape depends on the values")
-        slots = self._slots(params, params_again, first, second, connection)
+        # A count reads no select list: a value used only there (an annotation's) is not among its parameters.
+        slots = self._slots(params, params_again, first, second, connection, every_value=update != "count")
         return _Compiled(compiler, sql, params, slots)
 
-    def _compile_with(self, using: str, update: tuple | None, stand_ins: dict):
+    def _compile_with(self, using: str, update: tuple | str | None, stand_ins: dict):
+        """`update`: None for the rows, "count" for their number, else the (field, value name) pairs to set."""
         queryset = self.build(**stand_ins)
-        self._local.__dict__.setdefault("prefetch", {})[using] = tuple(queryset._prefetch_related_lookups)
+        if queryset.query.is_sliced:
+            raise ImproperlyConfigured("CompiledQuery: the definition has no slice; `page` gives the window")
         if update is None:
-            if queryset._iterable_class is not ModelIterable:
-                raise ImproperlyConfigured("CompiledQuery runs querysets of model instances only")
+            if queryset._iterable_class not in (ModelIterable, ValuesIterable):
+                raise ImproperlyConfigured("CompiledQuery runs querysets of model instances or of values() only")
+            self._local.__dict__.setdefault("prefetch", {})[using] = tuple(queryset._prefetch_related_lookups)
+            self._local.__dict__.setdefault("values", {})[using] = queryset._iterable_class is ValuesIterable
             compiler = queryset.query.get_compiler(using=using)
+        elif update == "count":
+            compiler = queryset.order_by().values("pk").query.get_compiler(using=using)
+            try:
+                sql, params = compiler.as_sql()
+            except EmptyResultSet:
+                return None
+            # The SQL is the compiler's own; the values stay parameters.
+            return compiler, f"SELECT COUNT(*) FROM ({sql}) counted", params  # noqa: S608
         else:
             from django.db.models.sql import UpdateQuery
 
@@ -192,7 +240,8 @@ class CompiledQuery:
         return compiler, sql, params
 
     @staticmethod
-    def _slots(params, params_again, first: dict, second: dict, connection) -> dict[int, tuple[str, Callable]]:
+    def _slots(params, params_again, first: dict, second: dict, connection,
+               every_value: bool = True) -> dict[int, tuple[str, Callable]]:
         forms = [[(name, form, give) for name, value in stand_ins.items() for form, give in _forms(value, connection)]
                  for stand_ins in (first, second)]
         slots = {}
@@ -206,7 +255,7 @@ class CompiledQuery:
                                            "swapped")
             slots[position] = found
         missing = set(first) - {name for name, _give in slots.values()}
-        if missing:
+        if missing and every_value:
             raise ImproperlyConfigured(f"CompiledQuery: {', '.join(sorted(missing))} is not a parameter of the "
                                        "compiled SQL")
         return slots
