@@ -391,7 +391,8 @@ def test_case_for_user_with_no_related_reads_the_case_alone(cast, django_assert_
 # --- Value rows, pages and counts ---------------------------------------------------------------------------
 
 def _case_values(state):
-    return Case.objects.filter(state=state).order_by("created_at", "pk").values("pk", "reference", "patient__birth_name")
+    return (Case.objects.filter(state=state).order_by("created_at", "pk")
+            .values("pk", "reference", "patient__birth_name"))
 
 
 def test_value_rows_pages_and_counts_are_the_orms(cast):
