@@ -503,3 +503,21 @@ def test_cases_page_lists_what_the_selectors_list_for_every_user_role_and_state(
 def test_cases_page_refuses_an_unknown_role(cast):
     with pytest.raises(ValueError):
         selectors.cases_page(cast.expert.user, role="everyone", state="", fields=PAGE_FIELDS, offset=0, limit=5)
+
+
+def test_the_columns_converters_are_worked_out_once_and_still_convert(cast, cases, monkeypatch):
+    from django.db.models.sql.compiler import SQLCompiler
+
+    calls = []
+    original = SQLCompiler.get_converters
+    monkeypatch.setattr(SQLCompiler, "get_converters", lambda self, expressions: calls.append(1) or original(
+        self, expressions))
+    compiled = CompiledQuery(lambda state: Case.objects.filter(state=state).select_related("patient"), state=str)
+    values = CompiledQuery(_case_values, state=str)
+    for _run in range(3):
+        [case] = compiled.all(state="accepted")
+        [row] = values.all(state="accepted", page=(0, 5))
+        assert isinstance(case.pk, uuid.UUID) and isinstance(case.created_at, datetime)
+        assert isinstance(case.patient.birth_date, date) and case.created_at.tzinfo is not None
+        assert isinstance(row["pk"], uuid.UUID) and row["pk"] == case.pk
+    assert len(calls) == 2  # one select each, worked out on its first run

@@ -577,3 +577,32 @@ def test_a_case_created_by_a_client_is_emitted_once_per_subscription(cast, clini
     assert [e["type"] for e in events] == ["case.created", "case.created"]
     assert events[0]["id"] == events[1]["id"]  # one event, one delivery per subscription
     assert len({r["headers"]["X-Teleexpertise-Delivery"] for r in receiver.requests}) == 2
+
+
+def test_subscriptions_for_an_event_are_the_active_ones_asking_for_it_of_organisations_seeing_the_case(cast, clinic):
+    """Each condition alone keeps a subscription out: inactive, revoked client, another event, an organisation that
+    does not see the case."""
+    from teleexpertise.webhooks.events import subscriptions_for
+
+    elsewhere = Organisation.objects.create(name="Clinique du Lac", finess=luhn_number("69", 9), city="Annecy")
+
+    def subscription(organisation, events=("case.submitted",), **fields):
+        client, _secret = api_client_create(organisation=organisation, name=f"DPI {organisation.name}",
+                                            scopes=["cases:read"])
+        return WebhookSubscription.objects.create(client=client, url="https://dpi.example/hook", events=list(events),
+                                                  secret="s" * 32, **fields)
+
+    told = [subscription(clinic), subscription(cast.hospital, events=("case.created", "case.submitted"))]
+    subscription(clinic, active=False)
+    revoked = subscription(cast.hospital)
+    type(revoked.client).objects.filter(pk=revoked.client_id).update(revoked_at=timezone.now())
+    subscription(clinic, events=("case.closed",))
+    subscription(elsewhere)
+    case = cast.new_case()  # the clinic's requester, to the CHU's network: both see it
+    payload = event_payload(event_type="case.submitted", case=case, occurred_at=timezone.now())
+    assert {s.pk for s in subscriptions_for(payload, case)} == {s.pk for s in told}
+    draft = cast.case_in("draft")  # the CHU's network does not see a draft
+    payload = event_payload(event_type="case.submitted", case=draft, occurred_at=timezone.now())
+    assert [s.pk for s in subscriptions_for(payload, draft)] == [told[0].pk]
+    WebhookSubscription.objects.all().delete()
+    assert subscriptions_for(payload, case) == []

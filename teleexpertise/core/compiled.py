@@ -15,6 +15,7 @@ take the window and the definition's values as parameters, so a list is compiled
 """
 
 import copy
+import functools
 import itertools
 import threading
 import uuid
@@ -70,8 +71,10 @@ def _match(param, forms) -> tuple[str, Callable] | None:
 class _Compiled:
     """One compilation: the SQL, its constant parameters, and which slots take which named value."""
 
-    def __init__(self, compiler, sql: str, params: tuple, slots: dict[int, tuple[str, Callable]]):
+    def __init__(self, compiler, sql: str, params: tuple, slots: dict[int, tuple[str, Callable]],
+                 kept: dict | None = None):
         self.compiler, self.sql, self.params, self.slots = compiler, sql, list(params), slots
+        self.kept = {} if kept is None else kept  # what every run of this select computes alike (converters)
 
     def params_for(self, values: dict) -> list:
         params = list(self.params)
@@ -87,7 +90,8 @@ class _Compiled:
         offset, limit = page
         if not (isinstance(offset, int) and isinstance(limit, int) and offset >= 0 and limit > 0):
             raise ValueError("CompiledQuery: page is (offset >= 0, limit > 0)")
-        return _Compiled(self.compiler, f"{self.sql} LIMIT %s OFFSET %s", (*self.params, limit, offset), self.slots)
+        return _Compiled(self.compiler, f"{self.sql} LIMIT %s OFFSET %s", (*self.params, limit, offset), self.slots,
+                         self.kept)
 
 
 class _OneCompiler:
@@ -100,7 +104,16 @@ class _OneCompiler:
                 and compiler.connection.get_autocommit()):  # as SQLCompiler.as_sql checks it
             raise TransactionManagementError("select_for_update cannot be used outside of a transaction.")
         compiler.as_sql = lambda *args, **kwargs: (compiled.sql, params)
+        compiler.get_converters = functools.partial(self._converters, compiled.kept, compiler.get_converters)
         self._compiler, self.db, self.query, self._known_related_objects = compiler, db, self, {}
+
+    @staticmethod
+    def _converters(kept: dict, get_converters, expressions):
+        """The database converters of the select's columns, worked out on the first run (the select is fixed,
+        and the cache is this thread's, as is its connection)."""
+        if "converters" not in kept:
+            kept["converters"] = get_converters(expressions)
+        return kept["converters"]
 
     def get_compiler(self, using=None, connection=None, elide_empty=True):
         return self._compiler

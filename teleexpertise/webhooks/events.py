@@ -78,21 +78,30 @@ def case_event_emit(*, case: Case, action: str, occurred_at=None) -> None:
 def subscriptions_for(payload: dict, case: Case) -> list[WebhookSubscription]:
     """Active subscriptions of unrevoked clients that asked for this event and whose organisation sees the case
     right after the change: a webhook never tells an organisation about a case it cannot read."""
-    candidates = (WebhookSubscription.objects
-                  .filter(active=True, client__revoked_at__isnull=True,
-                          client__organisation_id__in=organisations_seeing(case)))
-    # `events` is a JSON list: filtered here, as SQLite has no JSON containment lookup.
-    return [subscription for subscription in candidates if payload["type"] in subscription.events]
+    # `events` is a JSON list: filtered here, as SQLite has no JSON containment lookup. The subscriptions are
+    # few and most events interest none: who sees the case is asked only about the organisations that listen.
+    candidates = [subscription for subscription in WebhookSubscription.objects
+                  .filter(active=True, client__revoked_at__isnull=True).select_related("client")
+                  if payload["type"] in subscription.events]
+    if not candidates:
+        return []
+    listening = {subscription.client.organisation_id for subscription in candidates}
+    seeing = set(organisations_seeing(case).filter(organisation_id__in=listening)
+                 .values_list("organisation_id", flat=True))
+    return [subscription for subscription in candidates if subscription.client.organisation_id in seeing]
 
 
 def deliveries_create(payload: dict, case: Case) -> list[WebhookDelivery]:
     """One pending delivery per matching subscription, each sent by its own job once written."""
     now = timezone.now()
+    subscriptions = subscriptions_for(payload, case)
+    if not subscriptions:
+        return []
     with transaction.atomic():
         deliveries = WebhookDelivery.objects.bulk_create([
             WebhookDelivery(subscription=subscription, event_id=payload["id"], event_type=payload["type"],
                             case_id=payload["case"]["id"], payload=payload, next_attempt_at=now, created_at=now)
-            for subscription in subscriptions_for(payload, case)])
+            for subscription in subscriptions])
         for delivery in deliveries:
             enqueue(send_webhook_delivery, delivery.pk)
     if deliveries:
