@@ -483,7 +483,7 @@ def test_cases_page_lists_what_the_selectors_list_for_every_user_role_and_state(
     for user in users:
         for role in selectors.LIST_ROLES:
             for state in ("", "submitted", "accepted"):
-                for offset, limit in ((0, 25), (1, 2)):
+                for offset, limit in ((0, 25), (1, 2), (50, 5), (0, 1)):
                     expected = _orm_page(user, role, state, offset, limit)
                     assert selectors.cases_page(user, role=role, state=state, fields=PAGE_FIELDS, offset=offset,
                                                 limit=limit) == expected, (user.email, role, state, offset)

@@ -12,6 +12,7 @@ from django.utils import timezone
 from teleexpertise.audit.models import AuditEvent
 from teleexpertise.cases.models import Case, CaseAlert, FollowUp
 from teleexpertise.core.compiled import CompiledQuery
+from teleexpertise.core.paging import page_total
 from teleexpertise.directory.models import NetworkMembership, Professional
 from teleexpertise.directory.selectors import network_roles
 from teleexpertise.messaging.models import Message, ReadMarker
@@ -315,7 +316,8 @@ def cases_page(user, *, role: str, state: str, fields: tuple[str, ...], offset: 
               **{f"network{i}": network for i, network in enumerate(networks)}}
     query = _page_query(role, staff=staff, with_pid=with_pid, with_state=bool(state), networks=len(networks),
                         fields=fields)
-    return query.count(**values), query.all(page=(offset, limit), **values)
+    rows = query.all(page=(offset, limit), **values)
+    return page_total(rows, offset, limit, lambda: query.count(**values)), rows
 
 
 def _page_query(role, *, staff, with_pid, with_state, networks, fields) -> CompiledQuery:

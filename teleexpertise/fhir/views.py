@@ -23,6 +23,7 @@ from teleexpertise.api.errors import ApiError
 from teleexpertise.api.services import CallerError, token_authenticate
 from teleexpertise.audit.models import AuditEvent
 from teleexpertise.audit.services import audit_log, client_ip
+from teleexpertise.core.paging import page_total
 from teleexpertise.cases.workflow import WorkflowError
 from teleexpertise.fhir.handlers import FhirError, ResourceType, included, require_scope, search_params
 from teleexpertise.fhir.sent import checked, dumps
@@ -231,8 +232,8 @@ def search_view(resource_type: ResourceType):
         offset = _number(request, "_offset", 0, 10**9)
         audit_log(actor=request.user, action="case.list", kind=AuditEvent.Kind.READ, ip=client_ip(request),
                   summary=f"FHIR {resource_type.name}?{request.GET.urlencode()}"[:255])
-        total = rows.count()
         page = list(rows[offset:offset + count])
+        total = page_total(page, offset, count, rows.count)
         found = resource_type.render(request, page)
         return respond(_bundle(request, resource_type, found, included(request, resource_type, includes, page),
                                total, offset, count))

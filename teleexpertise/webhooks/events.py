@@ -18,6 +18,7 @@ from django.utils import timezone
 
 from teleexpertise.cases.models import Case
 from teleexpertise.cases.selectors import organisations_seeing
+from teleexpertise.core.compiled import CompiledQuery
 from teleexpertise.core.jobs import enqueue
 from teleexpertise.webhooks.models import ACTION_EVENTS, WebhookDelivery, WebhookSubscription
 from teleexpertise.webhooks.tasks import send_webhook_delivery
@@ -75,14 +76,17 @@ def case_event_emit(*, case: Case, action: str, occurred_at=None) -> None:
     transaction.on_commit(lambda: deliveries_create(payload, seen), robust=True)
 
 
+# Read after every case event: compiled once (core/compiled.py).
+_listening = CompiledQuery(lambda: WebhookSubscription.objects.filter(active=True, client__revoked_at__isnull=True)
+                           .select_related("client").order_by("created_at", "pk"))
+
+
 def subscriptions_for(payload: dict, case: Case) -> list[WebhookSubscription]:
     """Active subscriptions of unrevoked clients that asked for this event and whose organisation sees the case
     right after the change: a webhook never tells an organisation about a case it cannot read."""
     # `events` is a JSON list: filtered here, as SQLite has no JSON containment lookup. The subscriptions are
     # few and most events interest none: who sees the case is asked only about the organisations that listen.
-    candidates = [subscription for subscription in WebhookSubscription.objects
-                  .filter(active=True, client__revoked_at__isnull=True).select_related("client")
-                  if payload["type"] in subscription.events]
+    candidates = [subscription for subscription in _listening.all() if payload["type"] in subscription.events]
     if not candidates:
         return []
     listening = {subscription.client.organisation_id for subscription in candidates}
