@@ -23,8 +23,8 @@ from teleexpertise.api.errors import ApiError
 from teleexpertise.api.services import CallerError, token_authenticate
 from teleexpertise.audit.models import AuditEvent
 from teleexpertise.audit.services import audit_log, client_ip
-from teleexpertise.core.paging import page_total
 from teleexpertise.cases.workflow import WorkflowError
+from teleexpertise.core.paging import page_total
 from teleexpertise.fhir.handlers import FhirError, ResourceType, included, require_scope, search_params
 from teleexpertise.fhir.sent import checked, dumps
 from teleexpertise.fhir.table import RESOURCES, SYSTEM_INTERACTIONS
