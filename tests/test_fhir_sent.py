@@ -66,3 +66,32 @@ def test_what_json_cannot_hold_is_an_error_not_a_guess():
 def test_a_model_built_elsewhere_is_sent_as_its_own_json():
     model = Patient.model_validate({"resourceType": "Patient", "id": "p1", "gender": "female"})
     assert as_sent(model) == {"resourceType": "Patient", "id": "p1", "gender": "female"}
+
+
+def test_a_text_validated_once_is_not_validated_again_and_any_change_is(monkeypatch):
+    from teleexpertise.fhir import sent
+
+    sent.forget_passed()
+    calls = []
+    real = Task.model_validate
+    monkeypatch.setattr(Task, "model_validate", lambda data: calls.append(data) or real(data))
+    first = checked(Task, dict(TASK))
+    assert checked(Task, dict(TASK)) == first
+    assert len(calls) == 1
+    checked(Task, {**TASK, "status": "received"})  # another text: validated
+    assert len(calls) == 2
+    with pytest.raises(pydantic.ValidationError):  # a bad resource is never remembered as passed
+        checked(Task, {**TASK, "status": "two  spaces"})
+    with pytest.raises(pydantic.ValidationError):
+        checked(Task, {**TASK, "status": "two  spaces"})
+
+
+def test_the_memory_of_passed_texts_is_bounded(monkeypatch):
+    from teleexpertise.fhir import sent
+
+    sent.forget_passed()
+    monkeypatch.setattr(sent, "_PASSED_MAX", 10)
+    for n in range(25):
+        checked(Task, {**TASK, "id": f"t{n}"})
+    assert len(sent._passed) <= 10
+    assert ("Task", dumps({**TASK, "id": "t24"})) in sent._passed

@@ -110,6 +110,14 @@ def read(client, url: str) -> tuple[dict, str]:
     return json.loads(response.content), response.get("ETag", "")
 
 
+def searched_task(client, case_id) -> dict:
+    """The Task of this case as a search answers it (read from the case's row, not as `read` builds it)."""
+    response = client.get("/fhir/Task", {"_count": "100"})
+    assert response.status_code == 200, response.content
+    parsed(response)
+    return next(e["resource"] for e in json.loads(response.content)["entry"] if e["resource"]["id"] == str(case_id))
+
+
 def put(client, url: str, resource: dict, etag: str):
     return client.put(url, json.dumps(resource), content_type=FHIR_JSON, HTTP_IF_MATCH=etag)
 
@@ -217,11 +225,15 @@ def test_the_whole_lifecycle_runs_through_the_fhir_api_alone(cast, fhir_for, dja
     assert {o["type"]["coding"][0]["code"] for o in drafted["output"]} == {"act-at", "answer", "conclusion",
                                                                          "orientation"}
     assert "output" not in read(requester, f"/fhir/Task/{case_id}")[0]  # the draft is the expert's own
+    for client in (expert, requester):  # a search shows each caller the Task its read shows
+        assert searched_task(client, case_id) == read(client, f"/fhir/Task/{case_id}")[0]
 
     with django_capture_on_commit_callbacks(execute=True):  # the PDF job runs once the signature commits
         signed = change_task(expert, case_id, lambda task: task.update(status="completed"))
     assert signed["status"] == "completed"
     report = next(o for o in signed["output"] if o["type"]["coding"][0]["code"] == "report")
+    for client in (expert, requester):
+        assert searched_task(client, case_id) == read(client, f"/fhir/Task/{case_id}")[0]
     composition, _etag = read(requester, f"/fhir/{report['valueReference']['reference']}")
     assert "Naevus bénin." in json.dumps(composition, ensure_ascii=False)
     documents = parsed(requester.get("/fhir/DocumentReference", {"related": f"ServiceRequest/{case_id}"}))

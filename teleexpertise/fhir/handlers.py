@@ -198,9 +198,16 @@ def _information_request():
     return Subquery(asked.order_by("-created_at").values("body")[:1])
 
 
+def _last_signed_version():
+    signed = ReportVersion.objects.filter(case=OuterRef("pk"), status=SIGNED)
+    return Subquery(signed.order_by("-number").values("pk")[:1])
+
+
 def _task_rows(user):
-    return (_with_report_started(_visible_cases(user)).annotate(information_request=_information_request())
-            .prefetch_related("report_versions"))
+    """A search reads what each Task shows from the case's row: the draft's fields are read afterwards, and only
+    for the caller's own cases with a report started (`_render_tasks`), instead of every version of every case."""
+    return (_with_report_started(_visible_cases(user))
+            .annotate(information_request=_information_request(), last_signed_id=_last_signed_version()))
 
 
 def task_resource(request, case, versions=None, information_request=None):
@@ -227,7 +234,13 @@ def _render_service_requests(request, rows):
 
 
 def _render_tasks(request, rows):
-    return [task_resource(request, case, list(case.report_versions.all()), case.information_request or "")
+    pid = request.auth.actor.professional_id if request.auth.actor else None
+    own_drafts = [case.pk for case in rows if case.report_started and pid is not None and case.expert_id == pid]
+    drafts = {version.case_id: version for version in ReportVersion.objects.filter(
+        case_id__in=own_drafts, status=ReportVersion.Status.DRAFT)} if own_drafts else {}
+    return [resources.task(case, report_started=case.report_started,
+                           outputs=resources.report_outputs(case.last_signed_id, drafts.get(case.pk)),
+                           information_request=case.information_request or "")
             for case in rows]
 
 

@@ -152,13 +152,19 @@ def service_request(case) -> dict:
 def task_outputs(versions, *, with_draft: bool) -> list[dict]:
     """The report as the Task's outputs: the last signed version (a Composition), and for its author the draft
     being written, field by field (what the expert sends back to save or sign it)."""
-    outputs = []
     signed = [v for v in versions if v.status == v.Status.SIGNED]
-    if signed:
-        last = max(signed, key=lambda v: v.number)
-        outputs.append({"type": _parameter(REPORT), "valueReference": reference("Composition", last)})
+    last = max(signed, key=lambda v: v.number).pk if signed else None
     draft = next((v for v in versions if v.status == v.Status.DRAFT), None)
-    if draft is not None and with_draft:
+    return report_outputs(last, draft if with_draft else None)
+
+
+def report_outputs(last_signed_id, draft) -> list[dict]:
+    """The outputs from the last signed version's id (None: none yet) and the draft to show (None: none, or not
+    for this caller)."""
+    outputs = []
+    if last_signed_id is not None:
+        outputs.append({"type": _parameter(REPORT), "valueReference": {"reference": f"Composition/{last_signed_id}"}})
+    if draft is not None:
         for code, (name, value_type) in REPORT_OUTPUTS.items():
             value = getattr(draft, name)
             if value not in (None, ""):
