@@ -58,19 +58,21 @@ INSTALLED_APPS = [
     "ninja",  # the API's interactive docs (Swagger UI) are served from its static files, not a CDN
 ]
 
+# "Browser..." wrap a middleware (WhiteNoise, sessions, CSRF, the session user, messages, the TOTP gate) that the
+# bearer-token calls of /api/ and /fhir/ go past (core/middleware.py).
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "teleexpertise.core.middleware.SecurityHeadersMiddleware",
-    "whitenoise.middleware.WhiteNoiseMiddleware",
-    "django.contrib.sessions.middleware.SessionMiddleware",
+    "teleexpertise.core.middleware.BrowserStaticFiles",
+    "teleexpertise.core.middleware.BrowserSession",
     "teleexpertise.core.middleware.LanguageMiddleware",
     "django.middleware.common.CommonMiddleware",
-    "django.middleware.csrf.CsrfViewMiddleware",
-    "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "django.contrib.messages.middleware.MessageMiddleware",
+    "teleexpertise.core.middleware.BrowserCsrf",
+    "teleexpertise.core.middleware.BrowserUser",
+    "teleexpertise.core.middleware.BrowserMessages",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
-    "teleexpertise.accounts.middleware.RequireSecondFactorMiddleware",
+    "teleexpertise.core.middleware.BrowserSecondFactor",
 ]
 
 ROOT_URLCONF = "teleexpertise.urls"

@@ -94,3 +94,38 @@ def test_security_headers(cast, client_for):
     assert "default-src 'self'" in response["Content-Security-Policy"]
     assert response["X-Content-Type-Options"] == "nosniff" and response["X-Frame-Options"] == "DENY"
     assert "no-store" in response["Cache-Control"]
+
+
+def test_token_calls_go_past_the_browser_middleware(cast, client_for, api_for):
+    """/api/ and /fhir/ carry no session, CSRF or message cookie, and a session cookie does not sign a call in:
+    only the token does. The security headers still apply."""
+    from django.conf import settings
+
+    browser = client_for(cast.requester.user)
+    assert browser.get("/api/cases").status_code == 401  # a signed-in browser without a token
+    assert browser.get("/fhir/Task").status_code == 401
+    response = api_for(cast.requester).get("/api/cases")
+    assert response.status_code == 200
+    assert not response.cookies
+    assert not hasattr(response.wsgi_request, "session") and not hasattr(response.wsgi_request, "_messages")
+    assert response["X-Content-Type-Options"] == "nosniff" and response["X-Frame-Options"] == "DENY"
+    assert "no-store" in response["Cache-Control"] and "default-src 'self'" in response["Content-Security-Policy"]
+    fhir = api_for(cast.requester).post("/fhir/Communication", "{}", content_type="application/fhir+json")
+    assert fhir.status_code != 403 and not fhir.cookies  # no CSRF refusal: the token is the credential
+    assert settings.SESSION_COOKIE_NAME not in fhir.cookies
+
+
+def test_browser_pages_keep_sessions_csrf_and_the_second_factor(cast, client_for):
+    from django.test import Client
+
+    strict = Client(enforce_csrf_checks=True)
+    strict.force_login(cast.requester.user)
+    session = strict.session
+    session["mfa_enrolled"] = True
+    session.save()
+    assert strict.post(reverse("cases:inbox")).status_code == 403  # no CSRF token: refused
+    page = client_for(cast.requester.user).get(reverse("cases:inbox"))
+    assert page.status_code == 200 and page.wsgi_request.user == cast.requester.user
+    unenrolled = Client()
+    unenrolled.force_login(cast.requester.user)  # no TOTP device: sent to enrol, not shown the inbox
+    assert unenrolled.get(reverse("cases:inbox")).status_code == 302
