@@ -521,3 +521,57 @@ def test_the_columns_converters_are_worked_out_once_and_still_convert(cast, case
         assert isinstance(case.patient.birth_date, date) and case.created_at.tzinfo is not None
         assert isinstance(row["pk"], uuid.UUID) and row["pk"] == case.pk
     assert len(calls) == 2  # one select each, worked out on its first run
+
+
+# --- FHIR searches of cases: compiled, they answer what the ORM path answers --------------------------------
+
+def _fhir_answer(client, url: str) -> dict:
+    import json
+
+    response = client.get(url)
+    assert response.status_code == 200, response.content
+    answer = json.loads(response.content)
+    answer.pop("timestamp")
+    return answer
+
+
+def test_compiled_fhir_searches_answer_what_the_orm_answers(cast, listed, api_for, monkeypatch):
+    """Every caller of the cast, the case-row types (ServiceRequest, Task) with references, status codes, a
+    repeated parameter and pages: the same Bundle compiled and through the ORM (compilation turned off)."""
+    from teleexpertise.fhir import compiled_search
+
+    nobody = make_user("nobody@test.fr")
+    expert, requester, patient = cast.expert.pk, cast.requester.pk, listed[4].patient_id
+    searches = [f"/fhir/{kind}?{query}" for kind, queries in (
+        ("Task", ("", f"owner=Practitioner/{expert}", f"requester={requester}", f"patient=Patient/{patient}",
+                  "status=requested", "status=accepted,in-progress,received", f"owner={expert}&status=completed",
+                  f"requester={requester}&requester={expert}", "_count=2", "_count=2&_offset=2", "_offset=50")),
+        ("ServiceRequest", ("", f"performer=Practitioner/{expert}", "status=active", f"patient={patient}",
+                            "_count=1&_offset=1")),
+    ) for query in queries]
+    callers = {who.email: api_for(who) for who in (cast.requester.user, cast.expert.user, cast.colleague.user,
+                                                   cast.dispatcher.user, cast.outsider.user, cast.admin, nobody)}
+    compiled = {(email, url): _fhir_answer(client, url) for email, client in callers.items() for url in searches}
+    assert compiled_search._queries  # the searches above were compiled
+    monkeypatch.setattr(compiled_search, "search_page", lambda *args: None)
+    for (email, url), answer in compiled.items():
+        assert answer == _fhir_answer(callers[email], url), (email, url)
+    matched = {(email, url) for (email, url), answer in compiled.items() if answer["total"]}
+    assert {("expert@test.fr", searches[1]), ("colleague@test.fr", searches[4]),
+            ("admin@test.fr", searches[0])} <= matched  # not a comparison of empty Bundles
+
+
+def test_compiled_fhir_searches_refuse_what_the_orm_refuses_and_stay_bounded(cast, listed, api_for, monkeypatch):
+    from teleexpertise.fhir import compiled_search
+
+    client = api_for(cast.expert.user)
+    for url in ("/fhir/Task?owner=Practitioner/nope", "/fhir/Task?status=unknown", "/fhir/Task?status="):
+        assert client.get(url).status_code == 400, url
+    kept_codes = {dict(key[3]).get("status") for key in compiled_search._queries}
+    assert not kept_codes & {"unknown", ""}  # refused codes kept nothing
+    monkeypatch.setattr(compiled_search, "_queries", {})
+    monkeypatch.setattr(compiled_search, "MAX_SHAPES", 2)
+    answers = [client.get("/fhir/Task", {"status": status}) for status in ("requested", "received", "completed")]
+    assert [a.status_code for a in answers] == [200, 200, 200] and len(compiled_search._queries) == 2
+    dated = client.get("/fhir/Task", {"_lastUpdated": "ge2020-01-01"})  # a date parameter: the ORM path
+    assert dated.status_code == 200 and len(compiled_search._queries) == 2

@@ -55,6 +55,7 @@ class SearchParam:
     type: str  # FHIR search parameter type (reference, token)
     documentation: str
     apply: Callable  # (queryset, value) -> queryset
+    target: str = ""  # a reference's resource type: its id is a plain value (compiled searches, `compiled_search`)
 
 
 @dataclass(frozen=True)
@@ -71,7 +72,9 @@ class Include:
 class ResourceType:
     """One served resource type: `read(request, id)` answers one resource; `search_base(user)` the rows a search
     starts from, narrowed by `params`, then `render(request, rows)`; `includes` the `_include` values it takes;
-    `create(request)` and `update(request, id)` (in `writes`) answer a `writes.Written`."""
+    `create(request)` and `update(request, id)` (in `writes`) answer a `writes.Written`. `from_cases`, for the
+    types that are a view of the case row, gives the search base from the caller's visible cases: such searches
+    are compiled once per shape (`compiled_search`)."""
 
     name: str
     read: Callable
@@ -81,6 +84,7 @@ class ResourceType:
     includes: tuple[Include, ...] = field(default=())
     create: Callable | None = None
     update: Callable | None = None
+    from_cases: Callable | None = None
 
     @property
     def interactions(self) -> list[str]:
@@ -98,7 +102,7 @@ def parse_id(value: str) -> uuid.UUID:
         raise Http404 from None
 
 
-def _reference_id(value: str, resource_type: str) -> uuid.UUID:
+def reference_id(value: str, resource_type: str) -> uuid.UUID:
     """`Patient/<id>` or `<id>`; a malformed one is the caller's error (400), not an empty result."""
     raw = value.removeprefix(f"{resource_type}/")
     try:
@@ -119,7 +123,11 @@ def _tokens(value: str, known) -> list[str]:
 
 
 def _by_reference(lookup: str, resource_type: str) -> Callable:
-    return lambda rows, value: rows.filter(**{lookup: _reference_id(value, resource_type)})
+    return lambda rows, value: rows.filter(**{lookup: reference_id(value, resource_type)})
+
+
+def _reference(name: str, documentation: str, lookup: str, resource_type: str) -> SearchParam:
+    return SearchParam(name, "reference", documentation, _by_reference(lookup, resource_type), target=resource_type)
 
 
 def _by_date(lookup: str) -> Callable:
@@ -158,8 +166,12 @@ def _audit_report_read(request, version, resource_type: str) -> None:
 _CASE_RELATED = ("patient", "requester", "expert", "network")
 
 
+def _case_search(visible):
+    return visible.select_related(*_CASE_RELATED).order_by("-updated_at", "pk")
+
+
 def _visible_cases(user):
-    return (selectors.cases_visible_to(user).select_related(*_CASE_RELATED).order_by("-updated_at", "pk"))
+    return _case_search(selectors.cases_visible_to(user))
 
 
 def _with_report_started(rows):
@@ -203,11 +215,15 @@ def _last_signed_version():
     return Subquery(signed.order_by("-number").values("pk")[:1])
 
 
-def _task_rows(user):
+def _task_search(visible):
     """A search reads what each Task shows from the case's row: the draft's fields are read afterwards, and only
     for the caller's own cases with a report started (`_render_tasks`), instead of every version of every case."""
-    return (_with_report_started(_visible_cases(user))
+    return (_with_report_started(_case_search(visible))
             .annotate(information_request=_information_request(), last_signed_id=_last_signed_version()))
+
+
+def _task_rows(user):
+    return _task_search(selectors.cases_visible_to(user))
 
 
 def task_resource(request, case, versions=None, information_request=None):
@@ -244,10 +260,9 @@ def _render_tasks(request, rows):
             for case in rows]
 
 
-_PATIENT = SearchParam("patient", "reference", "Patient/<id>: the requests about this patient",
-                       _by_reference("patient_id", "Patient"))
-_REQUESTER = SearchParam("requester", "reference", "Practitioner/<id>: the requests this practitioner made",
-                         _by_reference("requester_id", "Practitioner"))
+_PATIENT = _reference("patient", "Patient/<id>: the requests about this patient", "patient_id", "Patient")
+_REQUESTER = _reference("requester", "Practitioner/<id>: the requests this practitioner made", "requester_id",
+                        "Practitioner")
 
 
 # --- Patient, Practitioner, Organization: the participants of visible cases ----------------------------
@@ -491,28 +506,27 @@ RESOURCES: tuple[ResourceType, ...] = (
         _PATIENT,
         SearchParam("status", "token", "draft | active | completed | revoked", _request_status),
         _REQUESTER,
-        SearchParam("performer", "reference", "Practitioner/<id>: the requests addressed to this expert",
-                    _by_reference("expert_id", "Practitioner")),
+        _reference("performer", "Practitioner/<id>: the requests addressed to this expert", "expert_id",
+                   "Practitioner"),
         _last_updated("updated_at"),
     ), (
         Include("ServiceRequest:subject", "Patient", _case_patient),
         Include("ServiceRequest:requester", "Practitioner", _case_requester),
         Include("ServiceRequest:performer", "Practitioner", _case_expert),  # a network's pool is no resource
-    )),
+    ), from_cases=_case_search),
     ResourceType("Task", _read_task, _task_rows, _render_tasks, (
         _PATIENT,
         SearchParam("status", "token", "draft | requested | received | accepted | in-progress | on-hold | "
                                        "rejected | completed | cancelled", _task_status),
         _REQUESTER,
-        SearchParam("owner", "reference", "Practitioner/<id>: the work items of this expert",
-                    _by_reference("expert_id", "Practitioner")),
+        _reference("owner", "Practitioner/<id>: the work items of this expert", "expert_id", "Practitioner"),
         _last_updated("updated_at"),
     ), (
         Include("Task:patient", "Patient", _case_patient),
         Include("Task:requester", "Practitioner", _case_requester),
         Include("Task:owner", "Practitioner", _case_expert),
         Include("Task:focus", "ServiceRequest", lambda case: case),  # the request shares the case's row
-    )),
+    ), from_cases=_task_search),
     ResourceType("Patient", _read_patient),
     ResourceType("Practitioner", _read_practitioner),
     ResourceType("PractitionerRole", _read_practitioner_role, _visible_professionals, _render_practitioner_roles, (

@@ -25,7 +25,15 @@ from teleexpertise.audit.models import AuditEvent
 from teleexpertise.audit.services import audit_log, client_ip
 from teleexpertise.cases.workflow import WorkflowError
 from teleexpertise.core.paging import page_total
-from teleexpertise.fhir.handlers import FhirError, ResourceType, included, require_scope, search_params
+from teleexpertise.fhir import compiled_search
+from teleexpertise.fhir.handlers import (
+    RESULT_PARAMS,
+    FhirError,
+    ResourceType,
+    included,
+    require_scope,
+    search_params,
+)
 from teleexpertise.fhir.sent import checked, dumps
 from teleexpertise.fhir.table import RESOURCES, SYSTEM_INTERACTIONS
 
@@ -34,6 +42,7 @@ FHIR_VERSION = "4.3.0"  # the R4B models every resource is validated with
 READ_SCOPE = "cases:read"
 DEFAULT_COUNT, MAX_COUNT = 20, 100
 _FORMATS = {"json", "application/json", MEDIA_TYPE}
+_PAGING = {param.name for param in RESULT_PARAMS}
 _BEARER = re.compile(r"Bearer\s+(\S+)\Z", re.IGNORECASE)
 # FHIR issue types for the REST API's error codes that the facade lets through.
 _API_ISSUE = {404: "not-found", 409: "transient", 500: "exception"}
@@ -224,21 +233,29 @@ def search_view(resource_type: ResourceType):
             raise FhirError(400, "not-supported", _("Paramètre de recherche non pris en charge : %(names)s.")
                             % {"names": ", ".join(unknown)})
         includes = _includes(request, resource_type)
-        rows = resource_type.search_base(request.user)
-        for name in request.GET:
-            for value in request.GET.getlist(name) if name in declared else ():
-                rows = declared[name].apply(rows, value)  # a repeated parameter narrows again (FHIR's AND)
+        # A repeated parameter narrows again (FHIR's AND); _count and _offset choose the page.
+        params = [(declared[name], value) for name in request.GET if name in declared and name not in _PAGING
+                  for value in request.GET.getlist(name)]
         count = _number(request, "_count", DEFAULT_COUNT, MAX_COUNT)
         offset = _number(request, "_offset", 0, 10**9)
+        page, total = (compiled_search.search_page(resource_type, request.user, params, offset, count)
+                       or _searched(request, resource_type, params, offset, count))
         audit_log(actor=request.user, action="case.list", kind=AuditEvent.Kind.READ, ip=client_ip(request),
                   summary=f"FHIR {resource_type.name}?{request.GET.urlencode()}"[:255])
-        page = list(rows[offset:offset + count])
-        total = page_total(page, offset, count, rows.count)
         found = resource_type.render(request, page)
         return respond(_bundle(request, resource_type, found, included(request, resource_type, includes, page),
                                total, offset, count))
 
     return search
+
+
+def _searched(request, resource_type, params, offset: int, count: int) -> tuple[list, int]:
+    """The page and the number of matches, through the ORM (what `compiled_search` does not compile)."""
+    rows = resource_type.search_base(request.user)
+    for param, value in params:
+        rows = param.apply(rows, value)
+    page = list(rows[offset:offset + count])
+    return page, page_total(page, offset, count, rows.count)
 
 
 def _entry(base: str, resource: dict, mode: str) -> dict:
