@@ -129,3 +129,11 @@ def test_browser_pages_keep_sessions_csrf_and_the_second_factor(cast, client_for
     unenrolled = Client()
     unenrolled.force_login(cast.requester.user)  # no TOTP device: sent to enrol, not shown the inbox
     assert unenrolled.get(reverse("cases:inbox")).status_code == 302
+
+
+def test_the_system_checks_pass(db):
+    """What `manage.py serve` and `make run` run first: the admin, for one, looks for the session, user and
+    message middleware by class (here wrapped by `core.middleware.browser_only`)."""
+    from django.core.management import call_command
+
+    call_command("check", fail_level="WARNING")

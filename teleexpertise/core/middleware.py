@@ -61,6 +61,7 @@ class BrowserOnly:
     """
 
     wrapped = ""  # the dotted path of the middleware, set by `browser_only`
+    sync_capable, async_capable = True, False  # WSGI: gunicorn's threads
 
     def __init__(self, get_response):
         self.get_response = get_response
@@ -92,7 +93,8 @@ def _unless_token_call(hook, skipped):
 
 
 def browser_only(path: str) -> type:
-    return type(f"BrowserOnly_{path.rsplit('.', 1)[-1]}", (BrowserOnly,), {"wrapped": path})
+    """A subclass of the wrapped middleware too: Django's checks (the admin's) look for it by class."""
+    return type(f"BrowserOnly{path.rsplit('.', 1)[-1]}", (BrowserOnly, import_string(path)), {"wrapped": path})
 
 
 # Named in settings.MIDDLEWARE (allauth's AccountMiddleware stays plain: allauth checks it is listed by its name).
