@@ -7,18 +7,19 @@ first as that serializer would prune it (no null, no empty list or object), so t
 
 Validation is a pure function of the resource's content, and most resources go out many times unchanged (a
 client polls its work items; a page of 20 Tasks cost 5 to 8 ms of validation). Each process therefore remembers
-the exact JSON texts it has already validated (`_PASSED`, bounded): the same text is not validated twice, and a
-resource that changes in any way is a new text, validated before it goes out.
+a digest of each JSON text it has already validated (`_passed`, bounded): the same text is not validated twice,
+and a resource that changes in any way is a new text, validated before it goes out.
 """
 
+import hashlib
 import json
 import threading
 
 from django.utils.functional import Promise
 
 _EMPTY = (None, [], {})
-_PASSED_MAX = 4_096  # texts of about 1 to 3 KB: a few MB per process at most
-_passed: dict[tuple[str, str], None] = {}  # (model, JSON text) -> None, oldest first
+_PASSED_MAX = 50_000  # 128-bit digests: about 8 MB per process at most
+_passed: dict[tuple[str, bytes], None] = {}  # (model, BLAKE2b of the JSON text) -> None, oldest first
 _passed_lock = threading.Lock()
 
 
@@ -27,7 +28,7 @@ def checked(model, data: dict) -> dict:
     ValidationError otherwise, as building the model did."""
     data = _pruned(data)
     try:
-        key = (model.__name__, dumps(data))
+        key = (model.__name__, _digest(dumps(data)))
     except TypeError:  # a value JSON cannot hold (pydantic may take it): validate, remember nothing
         model.model_validate(data)
         return data
@@ -37,7 +38,11 @@ def checked(model, data: dict) -> dict:
     return data
 
 
-def _remember(key: tuple[str, str]) -> None:
+def _digest(text: str) -> bytes:
+    return hashlib.blake2b(text.encode(), digest_size=16).digest()
+
+
+def _remember(key: tuple[str, bytes]) -> None:
     with _passed_lock:
         if len(_passed) >= _PASSED_MAX:  # forget the oldest half: dict order is insertion order
             for old in list(_passed)[:_PASSED_MAX // 2]:

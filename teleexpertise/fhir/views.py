@@ -14,7 +14,7 @@ from django.http.response import HttpResponseBase
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
-from fhir.resources.R4B.bundle import Bundle
+from fhir.resources.R4B.bundle import Bundle, BundleEntry
 from fhir.resources.R4B.capabilitystatement import CapabilityStatement
 from fhir.resources.R4B.operationoutcome import OperationOutcome
 
@@ -265,24 +265,24 @@ def _entry(base: str, resource: dict, mode: str) -> dict:
 def _bundle(request, resource_type, found, extra, total, offset, count) -> dict:
     """Matches first, then what `_include` added (`search.mode` include); `total` counts matches only.
 
-    The envelope is checked with its entries' fullUrl and search but without their resources, then the
-    resources are put in: each was checked when it was built, and checking them again inside the Bundle would
-    double the cost of a page."""
+    The envelope and each entry's fullUrl and search are checked apart, then the resources are put in: each was
+    checked when it was built, and checking them again inside the Bundle would double the cost of a page. An
+    entry (a URL and a mode) is the same text page after page, and `checked` validates a text once; the
+    envelope, whose timestamp changes, holds no entry when it is checked."""
     base = _base_url(request)
     links = [{"relation": "self", "url": f"{base}/{resource_type.name}?{request.GET.urlencode()}"}]
     if offset + count < total:
         following = request.GET.copy()  # keeps repeated parameters (_lastUpdated ranges, several _include)
         following["_offset"] = str(offset + count)
         links.append({"relation": "next", "url": f"{base}/{resource_type.name}?{following.urlencode()}"})
-    resources = [*found, *extra]
     bundle = checked(Bundle, {
         "resourceType": "Bundle", "type": "searchset", "total": total, "link": links,
         "timestamp": timezone.localtime().isoformat(timespec="seconds"),
-        "entry": [_entry(base, resource, "match") for resource in found]
-        + [_entry(base, resource, "include") for resource in extra],
     })
-    for entry, resource in zip(bundle.get("entry", ()), resources, strict=True):
-        entry["resource"] = resource
+    entries = [{**checked(BundleEntry, _entry(base, resource, mode)), "resource": resource}
+               for resources, mode in ((found, "match"), (extra, "include")) for resource in resources]
+    if entries:
+        bundle["entry"] = entries
     return bundle
 
 
