@@ -439,7 +439,16 @@ def test_a_sliced_definition_or_a_values_list_is_refused(db):
 
 # --- cases_page: the API's list, compiled, is the selectors' list ------------------------------------------
 
-def _orm_page(user, role, state, offset, limit):
+def _searched_as_before(rows, query: str):
+    """The text search as it was written before it was compiled: the lookups with the text as a value."""
+    query = query.strip()
+    if query.upper().startswith("TE-"):
+        return rows.filter(reference__iexact=query)
+    return rows.filter(Q(patient__birth_name__icontains=query) | Q(patient__used_name__icontains=query)
+                       | Q(patient__first_names__icontains=query) | Q(reference__icontains=query))
+
+
+def _orm_page(user, role, state, offset, limit, query=""):
     """What the API listed before the list was compiled: the selectors, then the role, values and a slice. One
     difference, a fix: an account without a professional asking for a role's cases got those with no one in that
     role (`expert_id=None` is `IS NULL`); it has no case in any role."""
@@ -452,6 +461,7 @@ def _orm_page(user, role, state, offset, limit):
         rows = selectors.cases_listing(user, state=state)
         if role != "all":
             rows = rows.filter(**{f"{role}_id": getattr(getattr(user, "professional", None), "pk", None)})
+    rows = _searched_as_before(rows, query) if query.strip() else rows
     rows = rows.prefetch_related(None).select_related(None).values(*PAGE_FIELDS)
     return rows.count(), list(rows[offset:offset + limit])
 
@@ -492,6 +502,17 @@ def test_cases_page_lists_what_the_selectors_list_for_every_user_role_and_state(
     # the comparison was not between empty lists: each professional sees cases in the roles they have
     assert {("requester@test.fr", "requester"), ("expert@test.fr", "expert"), ("colleague@test.fr", "pool"),
             ("admin@test.fr", "all")} <= seen_some
+    searched = set()
+    for user in users:
+        for role in selectors.LIST_ROLES:
+            for query in ("duran", " Durand ", listed[1].reference.lower(), "TE-0000", "a%b_c", "\\"):
+                for state in ("", "submitted"):
+                    expected = _orm_page(user, role, state, 0, 25, query)
+                    assert selectors.cases_page(user, role=role, state=state, fields=PAGE_FIELDS, offset=0, limit=25,
+                                                query=query) == expected, (user.email, role, query, state)
+                    searched |= {(user.email, role, query)} if expected[0] else set()
+    assert {("colleague@test.fr", "pool", "duran"), ("requester@test.fr", "all", listed[1].reference.lower()),
+            ("expert@test.fr", "expert", " Durand ")} <= searched
     colleague_pool = selectors.cases_page(cast.colleague.user, role="pool", state="", fields=PAGE_FIELDS, offset=0,
                                           limit=25)
     assert colleague_pool[0] == 3 and colleague_pool[1][0]["pk"] == listed[-1].pk  # both networks, urgent first

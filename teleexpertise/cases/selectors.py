@@ -4,8 +4,20 @@ import uuid
 from datetime import UTC, datetime
 
 from django.db.models import Case as SqlCase
-from django.db.models import Count, DateTimeField, Exists, IntegerField, Max, OuterRef, Q, Subquery, Value, When
-from django.db.models.functions import Coalesce
+from django.db.models import (
+    CharField,
+    Count,
+    DateTimeField,
+    Exists,
+    IntegerField,
+    Max,
+    OuterRef,
+    Q,
+    Subquery,
+    Value,
+    When,
+)
+from django.db.models.functions import Coalesce, Upper
 from django.http import Http404
 from django.utils import timezone
 
@@ -230,10 +242,21 @@ def search_cases(user, query: str):
 def search_in(queryset, query: str):
     """The cases of `queryset` whose reference (TE-…) is `query`, or whose patient's names or reference hold it."""
     query = query.strip()
-    if query.upper().startswith("TE-"):
-        return queryset.filter(reference__iexact=query)
-    return queryset.filter(Q(patient__birth_name__icontains=query) | Q(patient__used_name__icontains=query)
-                           | Q(patient__first_names__icontains=query) | Q(reference__icontains=query))
+    return _matching(queryset, query, by_reference=_is_reference(query))
+
+
+def _is_reference(query: str) -> bool:
+    return query.upper().startswith("TE-")
+
+
+def _matching(queryset, query: str, *, by_reference: bool):
+    # The text as an expression, not a value: the SQL then escapes its wildcards itself and the text stays a plain
+    # parameter, so `cases_page` can compile a search (a value would be sent as the pattern '%text%').
+    text = Value(query, output_field=CharField())
+    if by_reference:  # iexact, written out: SQLite's iexact would escape the value into a pattern
+        return queryset.alias(reference_upper=Upper("reference")).filter(reference_upper=Upper(text))
+    return queryset.filter(Q(patient__birth_name__icontains=text) | Q(patient__used_name__icontains=text)
+                           | Q(patient__first_names__icontains=text) | Q(reference__icontains=text))
 
 
 # --- The case page --------------------------------------------------------------------------------------
@@ -304,13 +327,15 @@ LIST_ROLES = ("all", "requester", "expert", "pool")
 _page_queries: dict[tuple, CompiledQuery] = {}
 
 
-def cases_page(user, *, role: str, state: str, fields: tuple[str, ...], offset: int, limit: int) -> tuple[int, list]:
+def cases_page(user, *, role: str, state: str, fields: tuple[str, ...], offset: int, limit: int,
+               query: str = "") -> tuple[int, list]:
     """The cases of `cases_listing` (role "all"), of them those the user requested or is the expert of, or the
-    pool of `pool_queue`, as the `fields` of each row (`unread` among them) for one page, and how many there are.
+    pool of `pool_queue`, as the `fields` of each row (`unread` among them) for one page, and how many there are;
+    `query` searches them as `search_in` does.
 
-    No text search here (`icontains`' patterns cannot be compiled: `cases_listing(query=...)` does it). Compiled
-    once per shape: the role, a state or not, staff or not, and how many networks the user belongs to (their
-    ids as parameters: PostgreSQL then reads the pool through its index, see `_pooled_for`)."""
+    Compiled once per shape: the role, a state or not, a search or not (by reference or by text), staff or not,
+    and how many networks the user belongs to (their ids as parameters: PostgreSQL then reads the pool through its
+    index, see `_pooled_for`)."""
     if role not in LIST_ROLES:
         raise ValueError(f"role: one of {LIST_ROLES}")
     if not user.is_authenticated:
@@ -321,18 +346,20 @@ def cases_page(user, *, role: str, state: str, fields: tuple[str, ...], offset: 
     # The networks' ids, where the SQL reads them: a professional's sight, or the pool (staff see every case).
     networks = _network_ids(user) if pid is not None and (role == "pool" or not staff) else []
     with_pid = pid is not None and role != "pool"  # the pool is the networks' alone
+    query = query.strip()
+    search = ("reference" if _is_reference(query) else "text") if query else ""
     values = {"user": user.pk, **({"pid": pid} if with_pid else {}), **({"state": state} if state else {}),
-              **{f"network{i}": network for i, network in enumerate(networks)}}
-    query = _page_query(role, staff=staff, with_pid=with_pid, with_state=bool(state), networks=len(networks),
-                        fields=fields)
-    rows = query.all(page=(offset, limit), **values)
-    return page_total(rows, offset, limit, lambda: query.count(**values)), rows
+              **({"query": query} if query else {}), **{f"network{i}": network for i, network in enumerate(networks)}}
+    compiled = _page_query(role, staff=staff, with_pid=with_pid, with_state=bool(state), search=search,
+                           networks=len(networks), fields=fields)
+    rows = compiled.all(page=(offset, limit), **values)
+    return page_total(rows, offset, limit, lambda: compiled.count(**values)), rows
 
 
-def _page_query(role, *, staff, with_pid, with_state, networks, fields) -> CompiledQuery:
-    key = (role, staff, with_pid, with_state, networks, fields)
+def _page_query(role, *, staff, with_pid, with_state, search, networks, fields) -> CompiledQuery:
+    key = (role, staff, with_pid, with_state, search, networks, fields)
     if key not in _page_queries:
-        def build(user, pid=None, state=None, **ids):
+        def build(user, pid=None, state=None, query=None, **ids):
             network_ids = [ids[f"network{i}"] for i in range(networks)]
             if role == "pool":
                 rows, order = Case.objects.filter(_pooled_for(pid, network_ids)), _pool_order()
@@ -343,9 +370,12 @@ def _page_query(role, *, staff, with_pid, with_state, networks, fields) -> Compi
                     rows = rows.filter(**{f"{role}_id": pid})
             if with_state:
                 rows = rows.filter(state=state)
+            if search:
+                rows = _matching(rows, query, by_reference=search == "reference")
             return _with_unread(rows, user).order_by(*order).values(*fields)
 
         types = {"user": int, **({"pid": uuid.UUID} if with_pid else {}), **({"state": str} if with_state else {}),
+                 **({"query": str} if search else {}),
                  **{f"network{i}": uuid.UUID for i in range(networks)}}
         _page_queries[key] = CompiledQuery(build, **types)
     return _page_queries[key]
