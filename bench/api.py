@@ -486,7 +486,8 @@ def _line(name: str, r: dict) -> str:
 
 class _profiler:
     """With BENCH_API_PROFILE=1 and py-spy installed: py-spy samples every gunicorn worker during the timed run
-    and writes its flame graph input (collapsed stacks) next to the results."""
+    and writes its flame graph input (collapsed stacks) next to the results. Only the thread holding the GIL is
+    sampled: without `--gil`, threads waiting for it after a socket call looked busy in that call."""
 
     def __init__(self, config: Config, server, work: Path, name: str):
         self.enabled = config.profile and shutil.which("py-spy") is not None
@@ -500,7 +501,7 @@ class _profiler:
             path = harness.RESULTS_DIR / f"api-{self.name}-{pid}.collapsed"
             self.paths.append(path)
             self.processes.append(subprocess.Popen(  # noqa: S603
-                [shutil.which("py-spy"), "record", "--pid", str(pid), "--format", "raw", "--rate", "200",
+                [shutil.which("py-spy"), "record", "--pid", str(pid), "--format", "raw", "--rate", "200", "--gil",
                  "--nonblocking", "--output", str(path)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
         return [str(p.relative_to(harness.PROJECT_DIR)) for p in self.paths]
 
