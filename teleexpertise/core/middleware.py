@@ -56,8 +56,9 @@ class BrowserOnly:
 
     Sessions, the CSRF check, the session user, flash messages, the TOTP gate and static files have nothing to do
     with a call authenticated by its bearer token (the view sets `request.user` from the token); run for every
-    call, they cost about 0.5 ms of a thread read's 4 (bench/README.md, `api`). The wrapped middleware keeps its
-    place in MIDDLEWARE and every hook Django would call on it, for every other path.
+    call, they cost a few tenths of a millisecond of a thread read's 3 to 4 (bench/README.md, `api`), and a
+    session cookie has no say in who calls. The wrapped middleware keeps its place in MIDDLEWARE and every hook
+    Django would call on it, for every other path.
     """
 
     wrapped = ""  # the dotted path of the middleware, set by `browser_only`
