@@ -28,8 +28,7 @@ from teleexpertise.documents.models import Document
 from teleexpertise.documents.selectors import document_for_user
 from teleexpertise.fhir import handlers, resources
 from teleexpertise.fhir.dates import DateValueError, parse_date_range
-from teleexpertise.fhir.handlers import FhirError, ResourceType, SearchParam, parse_id
-from teleexpertise.fhir.handlers import _by_reference as by_reference
+from teleexpertise.fhir.handlers import FhirError, ResourceType, parse_id, reference_param
 from teleexpertise.fhir.resources import _clean as clean
 from teleexpertise.fhir.resources import _instant
 from teleexpertise.fhir.sent import checked, dumps
@@ -113,10 +112,8 @@ def render_communications(request, rows):
 _CASE_OF = {"ServiceRequest": "based-on", "Task": "part-of"}
 
 COMMUNICATION = ResourceType("Communication", read_communication, _messages, render_communications, (
-    SearchParam("based-on", "reference", "ServiceRequest/<id>: the thread of this request",
-                by_reference("case_id", "ServiceRequest")),
-    SearchParam("part-of", "reference", "Task/<id>: the thread of this work item (the same case)",
-                by_reference("case_id", "Task")),
+    reference_param("based-on", "ServiceRequest/<id>: the thread of this request", "case_id", "ServiceRequest"),
+    reference_param("part-of", "Task/<id>: the thread of this work item (the same case)", "case_id", "Task"),
 ))
 
 
@@ -208,8 +205,8 @@ def _documents_last_updated(rows: DocumentRows, value: str) -> DocumentRows:
 DOCUMENT_PARAMS = (
     handlers._REPORT_PATIENT,
     dataclasses.replace(handlers._last_updated("signed_at"), apply=_documents_last_updated),
-    SearchParam("related", "reference", "ServiceRequest/<id>: the attachments and signed reports of this request",
-                by_reference("case_id", "ServiceRequest")),
+    reference_param("related", "ServiceRequest/<id>: the attachments and signed reports of this request", "case_id",
+                    "ServiceRequest"),
 )
 
 

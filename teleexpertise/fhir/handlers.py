@@ -126,7 +126,8 @@ def _by_reference(lookup: str, resource_type: str) -> Callable:
     return lambda rows, value: rows.filter(**{lookup: reference_id(value, resource_type)})
 
 
-def _reference(name: str, documentation: str, lookup: str, resource_type: str) -> SearchParam:
+def reference_param(name: str, documentation: str, lookup: str, resource_type: str) -> SearchParam:
+    """A reference search parameter: `<Type>/<id>` or `<id>` narrows the rows on `lookup`."""
     return SearchParam(name, "reference", documentation, _by_reference(lookup, resource_type), target=resource_type)
 
 
@@ -260,8 +261,8 @@ def _render_tasks(request, rows):
             for case in rows]
 
 
-_PATIENT = _reference("patient", "Patient/<id>: the requests about this patient", "patient_id", "Patient")
-_REQUESTER = _reference("requester", "Practitioner/<id>: the requests this practitioner made", "requester_id",
+_PATIENT = reference_param("patient", "Patient/<id>: the requests about this patient", "patient_id", "Patient")
+_REQUESTER = reference_param("requester", "Practitioner/<id>: the requests this practitioner made", "requester_id",
                         "Practitioner")
 
 
@@ -377,8 +378,8 @@ def _render_document_references(request, rows):
             for version in rows]
 
 
-_REPORT_PATIENT = SearchParam("patient", "reference", "Patient/<id>: the signed reports about this patient",
-                              _by_reference("case__patient_id", "Patient"))
+_REPORT_PATIENT = reference_param("patient", "Patient/<id>: the signed reports about this patient",
+                                  "case__patient_id", "Patient")
 
 
 # --- Consent: the consent recorded on a visible case ----------------------------------------------------
@@ -506,7 +507,7 @@ RESOURCES: tuple[ResourceType, ...] = (
         _PATIENT,
         SearchParam("status", "token", "draft | active | completed | revoked", _request_status),
         _REQUESTER,
-        _reference("performer", "Practitioner/<id>: the requests addressed to this expert", "expert_id",
+        reference_param("performer", "Practitioner/<id>: the requests addressed to this expert", "expert_id",
                    "Practitioner"),
         _last_updated("updated_at"),
     ), (
@@ -519,7 +520,7 @@ RESOURCES: tuple[ResourceType, ...] = (
         SearchParam("status", "token", "draft | requested | received | accepted | in-progress | on-hold | "
                                        "rejected | completed | cancelled", _task_status),
         _REQUESTER,
-        _reference("owner", "Practitioner/<id>: the work items of this expert", "expert_id", "Practitioner"),
+        reference_param("owner", "Practitioner/<id>: the work items of this expert", "expert_id", "Practitioner"),
         _last_updated("updated_at"),
     ), (
         Include("Task:patient", "Patient", _case_patient),
@@ -530,21 +531,20 @@ RESOURCES: tuple[ResourceType, ...] = (
     ResourceType("Patient", _read_patient),
     ResourceType("Practitioner", _read_practitioner),
     ResourceType("PractitionerRole", _read_practitioner_role, _visible_professionals, _render_practitioner_roles, (
-        SearchParam("practitioner", "reference", "Practitioner/<id>: this practitioner's role",
-                    _by_reference("pk", "Practitioner")),
+        reference_param("practitioner", "Practitioner/<id>: this practitioner's role", "pk", "Practitioner"),
     )),
     ResourceType("Organization", _read_organization),
     ResourceType("Consent", _read_consent, _visible_consents, _render_consents, (
-        SearchParam("patient", "reference", "Patient/<id>: the consents this patient gave, refused or could not "
-                                            "give", _by_reference("patient_id", "Patient")),
+        reference_param("patient", "Patient/<id>: the consents this patient gave, refused or could not give",
+                        "patient_id", "Patient"),
         _last_updated("recorded_at"),
     )),
     ResourceType("QuestionnaireResponse", _read_questionnaire_response, _visible_responses,
                  _render_questionnaire_responses, (
-                     SearchParam("patient", "reference", "Patient/<id>: the form answers about this patient",
-                                 _by_reference("patient_id", "Patient")),
-                     SearchParam("based-on", "reference", "ServiceRequest/<id>: the form answers of this request",
-                                 _by_reference("pk", "ServiceRequest")),
+                     reference_param("patient", "Patient/<id>: the form answers about this patient", "patient_id",
+                                     "Patient"),
+                     reference_param("based-on", "ServiceRequest/<id>: the form answers of this request", "pk",
+                                     "ServiceRequest"),
                      _last_updated("updated_at"),
                  )),
     ResourceType("Composition", _read_composition, _signed_versions, _render_compositions,
@@ -552,10 +552,9 @@ RESOURCES: tuple[ResourceType, ...] = (
     ResourceType("DocumentReference", _read_document_reference, _ready_versions, _render_document_references,
                  (_REPORT_PATIENT, _last_updated("signed_at"))),
     ResourceType("AuditEvent", _read_audit_event, _visible_audit_events, _render_audit_events, (
-        SearchParam("entity", "reference", "ServiceRequest/<id>: the trail of this request",
-                    _by_reference("case_id", "ServiceRequest")),
-        SearchParam("patient", "reference", "Patient/<id>: the trail of the requests about this patient",
-                    _by_reference("patient_id", "Patient")),
+        reference_param("entity", "ServiceRequest/<id>: the trail of this request", "case_id", "ServiceRequest"),
+        reference_param("patient", "Patient/<id>: the trail of the requests about this patient", "patient_id",
+                        "Patient"),
         SearchParam("date", "date", "when the event was recorded (same prefixes as _lastUpdated)", _by_date("at")),
         _last_updated("at"),
     )),
