@@ -126,3 +126,29 @@ def test_a_side_thread_keeps_the_order_and_stops_on_close():
     side.close()
     assert seen == list(range(1000))
     assert not any(thread.name == "test-side" for thread in threading.enumerate())
+
+
+def test_a_side_thread_does_the_first_item_itself_and_starts_a_thread_for_the_next():
+    """A one-chunk upload (a photo, a short PDF) is hashed and written without starting threads."""
+    consumers = []
+    side = SideThread(lambda item: consumers.append((item, threading.current_thread().name)), "test-side")
+    side.put("first")
+    assert consumers == [("first", threading.current_thread().name)]
+    assert not any(thread.name == "test-side" for thread in threading.enumerate())
+    side.put("second")
+    side.close()
+    assert consumers[1] == ("second", "test-side")
+
+
+def test_a_side_thread_error_on_the_producers_thread_is_kept_too():
+    def consume(item):
+        raise ValueError(f"{item} is bad")
+
+    side = SideThread(consume, "test-side")
+    with pytest.raises(ValueError, match="first is bad"):
+        side.put("first")
+    with pytest.raises(ValueError, match="first is bad"):
+        side.put("second")  # dropped: the error stands
+    with pytest.raises(ValueError, match="first is bad"):
+        side.close()
+    assert not any(thread.name == "test-side" for thread in threading.enumerate())
