@@ -4,6 +4,7 @@ the error shape."""
 import io
 import os
 import time
+import uuid
 from datetime import timedelta
 
 import pypdf
@@ -16,9 +17,10 @@ from teleexpertise.api.models import ApiToken
 from teleexpertise.api.services import api_client_create, personal_token_create
 from teleexpertise.audit.models import AuditEvent
 from teleexpertise.cases.models import Case, ClosingSurvey
+from teleexpertise.directory.models import Network
 from teleexpertise.documents.models import Document
 from tests.documents.hostile import jpeg_bytes
-from tests.factories import nir
+from tests.factories import make_professional, nir
 
 ALL = ["cases:read", "cases:write", "reports:write"]
 
@@ -348,6 +350,38 @@ def test_validation_errors_name_the_field_in_the_callers_language(cast, api_for)
     english = _post(requester, "/api/cases", body, HTTP_ACCEPT_LANGUAGE="en")
     assert english.json()["fields"]["consent.explained_right_to_refuse"][0].startswith("The patient")
     assert not Case.objects.exists()
+
+
+def test_a_recipient_or_treating_doctor_outside_the_choices_is_refused_on_its_field(cast, api_for):
+    """The ids a request names are checked against the same choices as the web form's lists."""
+    requester = api_for(cast.requester)
+    closed = Network.objects.create(name="Fermé", specialty_id="SM15", organisation=cast.hospital, is_active=False)
+    gone = make_professional("gone@test.fr", specialty="SM15", first="Ex", last="Pert")
+    gone.user.is_active = False
+    gone.user.save()
+    unknown = str(uuid.uuid4())
+    for overrides, field in [
+        ({"network_id": str(closed.pk)}, "network_id"),
+        ({"network_id": unknown}, "network_id"),
+        ({"network_id": None, "expert_id": str(cast.requester.pk)}, "expert_id"),  # not oneself
+        ({"network_id": None, "expert_id": str(cast.dispatcher.pk)}, "expert_id"),  # not a doctor or midwife
+        ({"network_id": None, "expert_id": str(gone.pk)}, "expert_id"),  # account closed
+        ({"network_id": None, "expert_id": unknown}, "expert_id"),
+    ]:
+        refused = _post(requester, "/api/cases", _new_case_body(cast, **overrides))
+        assert refused.status_code == 422, (overrides, refused.json())
+        assert list(refused.json()["fields"]) == [field], overrides
+    body = _new_case_body(cast)
+    body["patient"]["treating_doctor_id"] = str(cast.dispatcher.pk)  # not a doctor
+    refused = _post(requester, "/api/cases", body)
+    assert refused.status_code == 422 and list(refused.json()["fields"]) == ["patient.treating_doctor_id"]
+    assert not Case.objects.exists()
+    body["patient"]["treating_doctor_id"] = str(gone.pk)  # a doctor of the directory, whatever their account
+    created = _post(requester, "/api/cases", _new_case_body(cast, network_id=None, expert_id=str(cast.expert.pk),
+                                                            patient=body["patient"]))
+    assert created.status_code == 201, created.json()
+    case = Case.objects.select_related("patient").get()
+    assert case.expert == cast.expert and case.patient.treating_doctor == gone
 
 
 def test_workflow_refusal_and_unknown_token_errors(cast, api_for):

@@ -31,6 +31,29 @@ def networks_active():
     return Network.objects.filter(is_active=True).select_related("specialty", "organisation")
 
 
+def doctors():
+    """Doctors of the directory, whatever their account: who may be named as a patient's treating doctor."""
+    return Professional.objects.filter(profession_id="10").select_related("profession", "specialty", "organisation")
+
+
+# A request names its expert, network or treating doctor by id: each creation checks them, compiled once.
+_expert_selectable = CompiledQuery(lambda pk: experts_selectable().filter(pk=pk), pk=uuid.UUID)
+_network_active = CompiledQuery(lambda pk: networks_active().filter(pk=pk), pk=uuid.UUID)
+_doctor = CompiledQuery(lambda pk: doctors().filter(pk=pk), pk=uuid.UUID)
+
+
+def expert_selectable(pk: uuid.UUID) -> Professional | None:
+    return _expert_selectable.first(pk=pk)
+
+
+def network_active(pk: uuid.UUID) -> Network | None:
+    return _network_active.first(pk=pk)
+
+
+def doctor(pk: uuid.UUID) -> Professional | None:
+    return _doctor.first(pk=pk)
+
+
 def network_roles(professional: Professional | None) -> dict:
     """{network_id: role} for the professional's memberships."""
     if professional is None:
