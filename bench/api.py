@@ -538,6 +538,13 @@ class _profiler:
 
 # --- The server ---------------------------------------------------------------------------------------------
 
+def _keep_log(server) -> Path:
+    kept = harness.RESULTS_DIR / "api-server.log"
+    harness.RESULTS_DIR.mkdir(exist_ok=True)
+    shutil.copyfile(server.log_path, kept)
+    return kept.relative_to(harness.PROJECT_DIR)
+
+
 def _redis(url: str) -> dict | None:
     """The Redis server's version after emptying the benchmark's database number; None when unreachable."""
     try:
@@ -658,12 +665,11 @@ def run() -> dict:
                     harness.say(_line(scenario.name, results[scenario.name]))
     except BaseException:
         if server is not None:
-            kept = harness.RESULTS_DIR / "api-server.log"
-            harness.RESULTS_DIR.mkdir(exist_ok=True)
-            shutil.copyfile(server.log_path, kept)
-            harness.say(f"server log (last lines; all of it in {kept.relative_to(harness.PROJECT_DIR)}):\n"
-                        f"{server.log_tail()}")
+            harness.say(f"server log (last lines; all of it in {_keep_log(server)}):\n{server.log_tail()}")
         raise
+    else:
+        if any(result["errors"] for result in results.values()):  # the tracebacks of the answers counted as errors
+            harness.say(f"some answers were errors: the server's log is in {_keep_log(server)}")
     finally:
         shutil.rmtree(work, ignore_errors=True)
         signal.signal(signal.SIGTERM, previous_sigterm)

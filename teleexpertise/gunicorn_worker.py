@@ -4,7 +4,10 @@ gunicorn's gthread worker accepts every connection it can (up to `worker_connect
 kept-alive connection for itself: the first worker to wake up took all eight connections of the API benchmark
 while the other worker idled, so a two-worker server used one core (bench/README.md, `api`). Here a worker whose
 threads are all busy stops accepting; the next connection waits in the listen backlog for a worker that can
-answer it now. Nothing else changes: keep-alive, timeouts and the connection limit are gthread's.
+answer it now. A worker that already holds a connection per thread takes another only while none of its
+threads is busy: taking one as soon as a thread freed up let a quick worker gather the benchmark's eight
+connections on three of four workers while the fourth idled. Nothing else changes: keep-alive, timeouts and the
+connection limit are gthread's.
 """
 
 import threading
@@ -21,7 +24,10 @@ class BalancedThreadWorker(ThreadWorker):
     @property
     def worker_connections(self) -> int:
         """Read by gthread's loop before each wait: it accepts while `nr_conns` is below it."""
-        return self._limit if self._busy < self.cfg.threads else min(self._limit, self.nr_conns)
+        threads = self.cfg.threads
+        if self._busy == 0 or (self._busy < threads and self.nr_conns < threads):
+            return self._limit
+        return min(self._limit, self.nr_conns)
 
     @worker_connections.setter
     def worker_connections(self, value: int) -> None:
