@@ -178,10 +178,10 @@ class CaseRequestForm(forms.Form):
         kind, network, expert = data.get("recipient_kind"), None, None
         try:
             if kind == "network" and data.get("network"):
-                network = networks_active().filter(pk=data["network"]).first()
+                network = network_active(uuid.UUID(str(data["network"])))
             elif kind == "expert" and data.get("expert"):
-                expert = experts_selectable().filter(pk=data["expert"]).first()
-        except ValidationError:  # not a UUID
+                expert = expert_selectable(uuid.UUID(str(data["expert"])))
+        except ValueError:  # not a UUID
             pass
         return {"network": network, "expert": expert}
 

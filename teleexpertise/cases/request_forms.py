@@ -3,21 +3,34 @@
 The FHIR work is in `questionnaires`; this module binds it to cases and their recipients.
 """
 
+import uuid
+
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext as _
 
 from teleexpertise.cases import questionnaires
 from teleexpertise.cases.models import Case, RequestForm
+from teleexpertise.core.compiled import CompiledQuery
+
+
+def _active_forms():
+    return RequestForm.objects.filter(is_active=True).order_by("title", "pk")
+
+
+# Read on every request created or readdressed: compiled once (core/compiled.py).
+_network_forms = CompiledQuery(lambda network: _active_forms().filter(networks=network), network=uuid.UUID)
+_specialty_forms = CompiledQuery(lambda specialty: _active_forms().filter(specialty_id=specialty), specialty=str)
 
 
 def request_form_for(*, network=None, expert=None) -> RequestForm | None:
     """A network's own active form; for a named expert, the active form of the expert's specialty."""
-    active = RequestForm.objects.filter(is_active=True).order_by("title")
     if network is not None:
-        return active.filter(networks=network).first()
-    if expert is not None and expert.specialty_id:
-        return active.filter(specialty_id=expert.specialty_id).first()
-    return None
+        forms = _network_forms.all(network=network.pk)
+    elif expert is not None and expert.specialty_id:
+        forms = _specialty_forms.all(specialty=expert.specialty_id)
+    else:
+        return None
+    return forms[0] if forms else None
 
 
 def form_changes(*, network, expert, answers: dict | None, case: Case | None = None) -> dict:
