@@ -2,6 +2,8 @@
 does not validate goes out."""
 
 import json
+import os
+import socket
 from datetime import date
 
 import pydantic
@@ -95,3 +97,61 @@ def test_the_memory_of_passed_texts_is_bounded(monkeypatch):
         checked(Task, {**TASK, "id": f"t{n}"})
     assert len(sent._passed) <= 10
     assert ("Task", sent._digest(dumps({**TASK, "id": "t24"}))) in sent._passed
+
+
+@pytest.fixture
+def redis_cache(settings):
+    """Redis as in production, emptied: the server's processes share what they validated there."""
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache",
+                                   "LOCATION": os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/13")}}
+    from django.core.cache import caches
+
+    try:
+        caches["default"].clear()
+    except Exception as exc:  # noqa: BLE001 - no Redis on this machine: say so rather than fail obscurely
+        pytest.skip(f"Redis not reachable: {exc}")
+    yield
+    caches["default"].clear()
+
+
+def test_a_text_another_process_validated_is_not_validated_again(monkeypatch, redis_cache):
+    from teleexpertise.fhir import sent
+
+    sent.forget_passed()
+    calls = []
+    real = Task.model_validate
+    monkeypatch.setattr(Task, "model_validate", lambda data: calls.append(data) or real(data))
+    first = checked(Task, dict(TASK))
+    sent.forget_passed()  # as in another process, or after a restart
+    assert checked(Task, dict(TASK)) == first
+    assert len(calls) == 1
+    checked(Task, {**TASK, "status": "received"})  # a text nobody validated
+    assert len(calls) == 2
+    sent.forget_passed()
+    with pytest.raises(pydantic.ValidationError):  # a bad text is never shared as passed
+        checked(Task, {**TASK, "status": "two  spaces"})
+    sent.forget_passed()
+    with pytest.raises(pydantic.ValidationError):
+        checked(Task, {**TASK, "status": "two  spaces"})
+
+
+def test_an_unreachable_redis_costs_a_validation_not_the_check(monkeypatch, settings):
+    from teleexpertise.fhir import sent
+
+    port = _closed_port()
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache",
+                                   "LOCATION": f"redis://127.0.0.1:{port}/0"}}
+    sent.forget_passed()
+    calls = []
+    real = Task.model_validate
+    monkeypatch.setattr(Task, "model_validate", lambda data: calls.append(data) or real(data))
+    assert checked(Task, dict(TASK))["status"] == "requested"
+    assert len(calls) == 1
+    with pytest.raises(pydantic.ValidationError):
+        checked(Task, {**TASK, "status": "two  spaces"})
+
+
+def _closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]  # closed when the socket is: nothing listens there

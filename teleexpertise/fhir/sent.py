@@ -9,16 +9,29 @@ Validation is a pure function of the resource's content, and most resources go o
 client polls its work items; a page of 20 Tasks cost 5 to 8 ms of validation). Each process therefore remembers
 a digest of each JSON text it has already validated (`_passed`, bounded): the same text is not validated twice,
 and a resource that changes in any way is a new text, validated before it goes out.
+
+With Redis, a digest validated by one process is also written there for a week (one key per text, under the
+version of fhir.resources that validated it): the server's other processes, and the next ones after a restart,
+skip a text one of them already checked. Four web processes otherwise validated each Task four times, and a
+search's first pages after a start were mostly validation (bench/api).
 """
 
 import hashlib
 import json
+import logging
 import threading
 
 from django.utils.functional import Promise
+from fhir.resources import __version__ as FHIR_RESOURCES_VERSION
+from redis.exceptions import RedisError
+
+from teleexpertise.core.cache import redis_key, shared_redis
+
+logger = logging.getLogger(__name__)
 
 _EMPTY = (None, [], {})
 _PASSED_MAX = 50_000  # 128-bit digests: about 8 MB per process at most
+_SHARED_SECONDS = 7 * 24 * 3600  # how long Redis keeps a digest: a week of a resource's polling
 _passed: dict[tuple[str, bytes], None] = {}  # (model, BLAKE2b of the JSON text) -> None, oldest first
 _passed_lock = threading.Lock()
 
@@ -33,9 +46,38 @@ def checked(model, data: dict) -> dict:
         model.model_validate(data)
         return data
     if key not in _passed:
-        model.model_validate(data)
+        if not _passed_elsewhere(key):
+            model.model_validate(data)
+            _share(key)
         _remember(key)
     return data
+
+
+def _shared_key(key: tuple[str, bytes]) -> str:
+    return redis_key(f"fhir-valid:{FHIR_RESOURCES_VERSION}:{key[0]}:{key[1].hex()}")
+
+
+def _passed_elsewhere(key: tuple[str, bytes]) -> bool:
+    """Whether another process recorded this text as validated; False without Redis or when it does not answer
+    (the text is then validated here: an unreachable Redis costs time, never a check)."""
+    client = shared_redis()
+    if client is None:
+        return False
+    try:
+        return bool(client.exists(_shared_key(key)))
+    except RedisError as exc:
+        logger.warning("validated FHIR texts: Redis unreachable", extra={"error": str(exc)})
+        return False
+
+
+def _share(key: tuple[str, bytes]) -> None:
+    client = shared_redis()
+    if client is None:
+        return
+    try:
+        client.set(_shared_key(key), b"1", ex=_SHARED_SECONDS)
+    except RedisError as exc:
+        logger.warning("validated FHIR texts: Redis unreachable", extra={"error": str(exc)})
 
 
 def _digest(text: str) -> bytes:
