@@ -5,6 +5,7 @@ from django.utils.translation import gettext as _
 
 from teleexpertise.audit.models import AuditEvent
 from teleexpertise.audit.services import audit_log
+from teleexpertise.core.compiled import CompiledInsert, CompiledQuery
 from teleexpertise.patients.models import Consent, Patient
 
 _TRAITS = ("birth_name", "first_names", "sex", "birth_date")
@@ -16,15 +17,21 @@ def _same(stored, typed) -> bool:
     return stored == typed
 
 
+# Read and written on every request created: compiled once (core/compiled.py). No save() override or signal.
+_patient_by_ins = CompiledQuery(lambda ins: Patient.objects.filter(ins_nir=ins).order_by(), ins=str)
+_insert_patient = CompiledInsert(Patient)
+_insert_consent = CompiledInsert(Consent)
+
+
 def patient_get_or_create(*, actor, ins_nir: str, identity: dict, ip: str | None = None) -> Patient:
     """One patient per INS: a second request with the same INS reuses the record.
 
     The typed identity must match the stored one on the INS traits, a check of identity vigilance: a
     mismatch means a typing error or the wrong patient, never a silent overwrite.
     """
-    patient = Patient.objects.filter(ins_nir=ins_nir).first()
+    patient = _patient_by_ins.first(ins=ins_nir)
     if patient is None:
-        patient = Patient.objects.create(ins_nir=ins_nir, **identity)
+        patient = _insert_patient.create(ins_nir=ins_nir, **identity)
         audit_log(actor=actor, action="patient.create", kind=AuditEvent.Kind.CREATE, obj=patient, patient=patient,
                   ip=ip, summary=f"INS {patient.ins_display}")
         return patient
@@ -48,7 +55,7 @@ def patient_get_or_create(*, actor, ins_nir: str, identity: dict, ip: str | None
 
 
 def consent_record(*, actor, patient: Patient, informed_by, data: dict, case=None, ip: str | None = None) -> Consent:
-    consent = Consent.objects.create(patient=patient, informed_by=informed_by, **data)
+    consent = _insert_consent.create(patient=patient, informed_by=informed_by, **data)
     audit_log(actor=actor, action="consent.record", kind=AuditEvent.Kind.CREATE, obj=consent, patient=patient, ip=ip,
               case=case,
               summary=f"Consentement : {consent.get_status_display()}")
