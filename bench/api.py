@@ -563,7 +563,7 @@ def server_env(work: Path, redis_url: str | None) -> dict:
         "DJANGO_SETTINGS_MODULE": "teleexpertise.settings",
         "DEBUG": "0", "SECRET_KEY": secrets.token_urlsafe(50), "ALLOWED_HOSTS": "127.0.0.1,localhost",
         "DATABASE_URL": harness.database_url(), "DB_CONN_MAX_AGE": "60", "DB_PREPARED_STATEMENTS": "1",
-        "REDIS_URL": redis_url or "",
+        "DB_RANDOM_PAGE_COST": "1.1", "REDIS_URL": redis_url or "",
         "JOBS_IMMEDIATE": "0",  # this process's test settings turn it on; the server's consumer runs the jobs
         "DOCUMENT_MASTER_KEYS": f"bench-1:{key}", "DOCUMENT_ACTIVE_KEY_ID": "bench-1",
         "DOCUMENT_STORAGE": "local", "DOCUMENT_ROOT": str(work / "documents"),
@@ -582,7 +582,8 @@ def extra_server_env() -> dict:
 
 
 SHOWN_SETTINGS = ("DJANGO_SETTINGS_MODULE", "DEBUG", "ALLOWED_HOSTS", "DB_CONN_MAX_AGE", "DB_PREPARED_STATEMENTS",
-                  "REDIS_URL", "JOBS_IMMEDIATE", "DOCUMENT_STORAGE", "API_RATE_LIMIT", "CLAMAV_ADDRESS")
+                  "DB_RANDOM_PAGE_COST", "REDIS_URL", "JOBS_IMMEDIATE", "DOCUMENT_STORAGE", "API_RATE_LIMIT",
+                  "CLAMAV_ADDRESS")
 
 
 def _versions() -> dict:

@@ -38,6 +38,38 @@ def test_production_starts_when_configured():
     assert _import_settings(**PRODUCTION).returncode == 0
 
 
+def test_a_random_page_cost_that_is_not_a_number_is_refused_at_start():
+    result = _import_settings(**PRODUCTION, DATABASE_URL="postgres://u@127.0.0.1:5432/x", DB_RANDOM_PAGE_COST="low")
+    assert result.returncode != 0 and "DB_RANDOM_PAGE_COST" in result.stderr
+
+
+@pytest.mark.django_db
+def test_the_random_page_cost_reaches_the_platforms_postgresql_connections():
+    """Set for the platform's connections only: the server's own setting is left as it is."""
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("PostgreSQL only")
+    db = connection.settings_dict
+    url = f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+    show = ("import django; django.setup(); from django.db import connection; c = connection.cursor(); "
+            "c.execute('SHOW random_page_cost'); print(c.fetchone()[0])")
+    clean = {k: v for k, v in os.environ.items() if k not in ("DB_RANDOM_PAGE_COST", "DB_PREPARED_STATEMENTS")}
+
+    def shown(**env):
+        result = subprocess.run([sys.executable, "-c", show], capture_output=True, text=True, timeout=60,  # noqa: S603
+                                env={**clean, "DJANGO_SETTINGS_MODULE": "teleexpertise.settings", "DEBUG": "1",
+                                     "DATABASE_URL": url, **env})
+        assert result.returncode == 0, result.stderr
+        return result.stdout.strip()
+
+    assert shown(DB_RANDOM_PAGE_COST="1.1") == "1.1"
+    assert shown(DB_RANDOM_PAGE_COST="1.1", DB_PREPARED_STATEMENTS="1") == "1.1"
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW random_page_cost")
+        assert shown() == cursor.fetchone()[0]  # unset: the server's
+
+
 def test_production_refuses_to_start_without_a_document_master_key():
     result = _import_settings(**{**PRODUCTION, "DOCUMENT_MASTER_KEYS": ""})
     assert result.returncode != 0 and "DOCUMENT_MASTER_KEYS" in result.stderr
