@@ -242,3 +242,32 @@ def test_pharmacist_request_needs_justification_for_a_prescription(cast):
     assert "prescription_justification" in error.value.error_dict
     case.refresh_from_db()
     assert case.state == S.ACCEPTED
+
+
+def test_a_patient_created_at_the_same_moment_by_another_request_is_reused(cast, monkeypatch):
+    """Two requesters create a request for the same new patient at once: the one whose INSERT loses the race
+    takes the record the other made (checked on its identity traits) instead of failing."""
+    from django.core.exceptions import ValidationError
+
+    from teleexpertise.patients import services as patients
+    from teleexpertise.patients.models import Patient
+    from tests.factories import make_patient, nir
+
+    ins = nir()
+    theirs = make_patient(ins_nir=ins, birth_name="DURAND", first_names="Marie Claire", sex="F")
+    real_first, calls = patients._patient_by_ins.first, []
+
+    def not_yet_committed_on_first_read(**values):  # our read came before their commit
+        calls.append(values)
+        return None if len(calls) == 1 else real_first(**values)
+
+    monkeypatch.setattr(patients._patient_by_ins, "first", not_yet_committed_on_first_read)
+    case = services.case_create(actor=cast.actor(cast.requester), ins_nir=ins, identity=identity(),
+                                consent=consent(), question="Avis ?", network=cast.network)
+    case.refresh_from_db()
+    assert case.patient_id == theirs.pk and case.consent.patient_id == theirs.pk
+    assert Patient.objects.filter(ins_nir=ins).count() == 1 and len(calls) == 2
+    calls.clear()
+    with pytest.raises(ValidationError, match="autres traits"):  # theirs, but not this patient: refused as ever
+        services.case_create(actor=cast.actor(cast.requester), ins_nir=ins, identity=identity(first_names="Jean"),
+                             consent=consent(), question="Avis ?", network=cast.network)

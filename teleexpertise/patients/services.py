@@ -1,6 +1,7 @@
 """Changes to patient identities and consent records."""
 
 from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
 from django.utils.translation import gettext as _
 
 from teleexpertise.audit.models import AuditEvent
@@ -31,10 +32,17 @@ def patient_get_or_create(*, actor, ins_nir: str, identity: dict, ip: str | None
     """
     patient = _patient_by_ins.first(ins=ins_nir)
     if patient is None:
-        patient = _insert_patient.create(ins_nir=ins_nir, **identity)
-        audit_log(actor=actor, action="patient.create", kind=AuditEvent.Kind.CREATE, obj=patient, patient=patient,
-                  ip=ip, summary=f"INS {patient.ins_display}")
-        return patient
+        try:
+            with transaction.atomic():  # a savepoint: another request may create this INS at the same moment
+                patient = _insert_patient.create(ins_nir=ins_nir, **identity)
+        except IntegrityError:
+            patient = _patient_by_ins.first(ins=ins_nir)  # theirs, committed: checked below like any other
+            if patient is None:
+                raise
+        else:
+            audit_log(actor=actor, action="patient.create", kind=AuditEvent.Kind.CREATE, obj=patient,
+                      patient=patient, ip=ip, summary=f"INS {patient.ins_display}")
+            return patient
     mismatched = [f for f in _TRAITS if f in identity and not _same(getattr(patient, f), identity[f])]
     if mismatched:
         labels = ", ".join(str(Patient._meta.get_field(f).verbose_name) for f in mismatched)
