@@ -688,7 +688,7 @@ def run() -> dict:
                        "gunicorn": {"worker_class": "gthread", "workers": workers, "threads": threads,
                                     "config": "teleexpertise.gunicorn_conf (JSON access log)"},
                        "job_consumer": "huey (run_huey, started by serve), "
-                                       f"{os.environ.get('JOBS_WORKERS', '2')} threads",
+                                       f"{os.environ.get('JOBS_WORKERS', '2')} threads, nice {serve.DEFAULT_JOBS_NICE}",
                        "settings": {**{k: env[k] for k in SHOWN_SETTINGS}, **extra_server_env()},
                        "settings_note": "SECRET_KEY, DOCUMENT_MASTER_KEYS random per run; documents on local disk "
                                         "under var/bench_api.<pid>/ (removed); e-mails by the default console "
