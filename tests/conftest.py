@@ -1,3 +1,5 @@
+import os
+
 import pytest
 from django.test import Client
 
@@ -61,3 +63,15 @@ def _french_by_default():
 
     with translation.override("fr"):
         yield
+
+
+def use_redis_cache(settings) -> None:
+    """Redis as in production for the default cache, emptied; the test is skipped (saying why) without Redis."""
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache",
+                                   "LOCATION": os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/13")}}
+    from django.core.cache import caches
+
+    try:
+        caches["default"].clear()
+    except Exception as exc:  # noqa: BLE001 - no Redis on this machine: say so rather than fail obscurely
+        pytest.skip(f"Redis not reachable: {exc}")

@@ -2,7 +2,6 @@
 the error shape."""
 
 import io
-import os
 import time
 import uuid
 from datetime import timedelta
@@ -19,6 +18,7 @@ from teleexpertise.audit.models import AuditEvent
 from teleexpertise.cases.models import Case, ClosingSurvey
 from teleexpertise.directory.models import Network
 from teleexpertise.documents.models import Document
+from tests.conftest import use_redis_cache
 from tests.documents.hostile import jpeg_bytes
 from tests.factories import make_professional, nir
 
@@ -263,13 +263,7 @@ def test_expired_token_is_refused(cast):
 def rate_cache(request, settings):
     """The settings' cache, and Redis as in production (counted there in one round trip per call)."""
     if request.param == "redis":
-        settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache",
-                                       "LOCATION": os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/13")}}
-        from django.core.cache import caches
-        try:
-            caches["default"].clear()
-        except Exception as exc:  # noqa: BLE001 - no Redis on this machine: say so rather than fail obscurely
-            pytest.skip(f"Redis not reachable: {exc}")
+        use_redis_cache(settings)
     return request.param
 
 

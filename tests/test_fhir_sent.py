@@ -2,7 +2,6 @@
 does not validate goes out."""
 
 import json
-import os
 import socket
 from datetime import date
 
@@ -14,6 +13,7 @@ from fhir.resources.R4B.patient import Patient
 from fhir.resources.R4B.task import Task
 
 from teleexpertise.fhir.sent import as_sent, checked, dumps
+from tests.conftest import use_redis_cache
 
 TASK = {"resourceType": "Task", "id": "t1", "status": "requested", "intent": "order",
         "for": {"reference": "Patient/p1", "display": "DUPONT Marie"}}
@@ -102,15 +102,10 @@ def test_the_memory_of_passed_texts_is_bounded(monkeypatch):
 @pytest.fixture
 def redis_cache(settings):
     """Redis as in production, emptied: the server's processes share what they validated there."""
-    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache",
-                                   "LOCATION": os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/13")}}
+    use_redis_cache(settings)
+    yield
     from django.core.cache import caches
 
-    try:
-        caches["default"].clear()
-    except Exception as exc:  # noqa: BLE001 - no Redis on this machine: say so rather than fail obscurely
-        pytest.skip(f"Redis not reachable: {exc}")
-    yield
     caches["default"].clear()
 
 
