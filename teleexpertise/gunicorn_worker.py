@@ -24,8 +24,8 @@ class BalancedThreadWorker(ThreadWorker):
     @property
     def worker_connections(self) -> int:
         """Read by gthread's loop before each wait: it accepts while `nr_conns` is below it."""
-        threads = self.cfg.threads
-        if self._busy == 0 or (self._busy < threads and self.nr_conns < threads):
+        # Every busy request is on a held connection, so fewer connections than threads means a free thread.
+        if self._busy == 0 or self.nr_conns < self.cfg.threads:
             return self._limit
         return min(self._limit, self.nr_conns)
 

@@ -20,6 +20,7 @@ import hashlib
 import json
 import logging
 import threading
+from collections.abc import Callable
 
 from django.utils.functional import Promise
 from fhir.resources import __version__ as FHIR_RESOURCES_VERSION
@@ -60,24 +61,23 @@ def _shared_key(key: tuple[str, bytes]) -> str:
 def _passed_elsewhere(key: tuple[str, bytes]) -> bool:
     """Whether another process recorded this text as validated; False without Redis or when it does not answer
     (the text is then validated here: an unreachable Redis costs time, never a check)."""
-    client = shared_redis()
-    if client is None:
-        return False
-    try:
-        return bool(client.exists(_shared_key(key)))
-    except RedisError as exc:
-        logger.warning("validated FHIR texts: Redis unreachable", extra={"error": str(exc)})
-        return False
+    return bool(_on_redis(lambda client: client.exists(_shared_key(key))))
 
 
 def _share(key: tuple[str, bytes]) -> None:
+    _on_redis(lambda client: client.set(_shared_key(key), b"1", ex=_SHARED_SECONDS))
+
+
+def _on_redis(operation: Callable):
+    """`operation(client)` on the shared Redis; None without Redis or when it does not answer."""
     client = shared_redis()
     if client is None:
-        return
+        return None
     try:
-        client.set(_shared_key(key), b"1", ex=_SHARED_SECONDS)
+        return operation(client)
     except RedisError as exc:
         logger.warning("validated FHIR texts: Redis unreachable", extra={"error": str(exc)})
+        return None
 
 
 def _digest(text: str) -> bytes:
