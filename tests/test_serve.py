@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from bench.harness import child_pids
 from tests.gunicorn_server import PROJECT_DIR, free_port
 from tests.processes import stop_process
 
@@ -18,14 +19,10 @@ from tests.processes import stop_process
 def children(pid: int) -> dict[int, str]:
     """The processes whose parent is `pid`, with their command lines."""
     found = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
+    for child in child_pids(pid):
         try:
-            stat = (entry / "stat").read_text()
-            if int(stat.rpartition(")")[2].split()[1]) == pid:
-                found[int(entry.name)] = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
-        except (OSError, ValueError):
+            found[child] = Path(f"/proc/{child}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
             continue  # gone meanwhile
     return found
 
