@@ -38,6 +38,17 @@ def test_production_starts_when_configured():
     assert _import_settings(**PRODUCTION).returncode == 0
 
 
+def test_a_server_process_imports_the_views_before_its_first_request():
+    """The WSGI module loads the URLconf and the views (the FHIR models build their validators then): a worker's
+    first request would otherwise pay for it."""
+    clean = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
+    show = "import sys, teleexpertise.wsgi; print('teleexpertise.fhir.views' in sys.modules)"
+    result = subprocess.run([sys.executable, "-c", show], env={**clean, **PRODUCTION}, capture_output=True,  # noqa: S603
+                            text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "True"
+
+
 def test_a_random_page_cost_that_is_not_a_number_is_refused_at_start():
     result = _import_settings(**PRODUCTION, DATABASE_URL="postgres://u@127.0.0.1:5432/x", DB_RANDOM_PAGE_COST="low")
     assert result.returncode != 0 and "DB_RANDOM_PAGE_COST" in result.stderr
