@@ -179,6 +179,45 @@ def test_an_accepted_task_is_in_progress_once_the_expert_drafts_the_report(cast,
     assert ids(ok(client, "/fhir/Task", status="accepted,in-progress")) == {str(case.pk), str(other.pk)}
 
 
+def test_a_searched_task_is_the_task_read(cast, fhir_for, answered):
+    """A search builds each Task from its row's values, a read from the case: the same resource, whatever the
+    state, reason, deadline, owner (an expert or a network's pool) and report (a draft shown to its author only)."""
+    drafted = cast.case_in(S.ACCEPTED)
+    report_save_draft(actor=cast.actor(cast.expert), case_id=drafted.pk,
+                      data={"act_at": timezone.now(), "answer": "En cours.", "conclusion": ""})
+    for state in (S.SUBMITTED, S.TAKEN, S.AWAITING_INFORMATION, S.DECLINED, S.WITHDRAWN, S.ACCEPTED):
+        cast.case_in(state)
+    for caller in (cast.expert, cast.requester):
+        client = fhir_for(caller)
+        found = json.loads(client.get("/fhir/Task", {"_count": 100}).content)["entry"]
+        assert len(found) >= 7  # the expert does not see the request withdrawn before anyone took it
+        for entry in found:
+            task = entry["resource"]
+            assert json.loads(client.get(f"/fhir/Task/{task['id']}").content) == task
+    searched = {e["resource"]["id"]: e["resource"] for e in
+                json.loads(fhir_for(cast.expert).get("/fhir/Task", {"_count": 100}).content)["entry"]}
+    drafted_outputs = {o["type"]["coding"][0]["code"]: o for o in searched[str(drafted.pk)]["output"]}
+    assert drafted_outputs["answer"]["valueString"] == "En cours." and "report" not in drafted_outputs
+    assert searched[str(answered.pk)]["output"][0]["valueReference"]["reference"].startswith("Composition/")
+
+
+def test_a_search_shows_a_participant_renamed_since_the_last_one(cast, fhir_for):
+    """A search's texts are remembered under their rows, which hold the names they show: renaming the patient (the
+    case's version does not move) gives a new text, never the old one."""
+    case = cast.case_in(S.TAKEN)
+    client = fhir_for(cast.expert)
+
+    def shown():
+        bundle = json.loads(client.get("/fhir/Task").content)
+        return next(e["resource"]["for"]["display"] for e in bundle["entry"] if e["resource"]["id"] == str(case.pk))
+
+    before = shown()
+    assert shown() == before
+    case.patient.used_name = "Nouveau-Nom"
+    case.patient.save(update_fields=["used_name"])
+    assert shown() == "NOUVEAU-NOM " + case.patient.first_names.split()[0]
+
+
 def test_patient_sends_the_ins_only_when_the_identity_is_qualified(cast, fhir_for):
     case = cast.new_case()
     client = fhir_for(cast.requester)

@@ -382,10 +382,12 @@ def test_task_includes_and_their_explicit_target_form(cast, fhir_for):
                                      summary="FHIR ServiceRequest (_include)").exists()
 
 
-def test_includes_are_rendered_from_the_rows_already_read(cast, fhir_for):
-    for _ in range(3):
-        cast.case_in(S.TAKEN)
+def test_includes_are_read_in_one_query_per_type_whatever_the_page(cast, fhir_for):
+    """A search reads only what its Tasks show; what `_include` adds is read once the page is known, one query per
+    included type (patients, practitioners, requests), never one per row."""
+    cast.case_in(S.TAKEN)
     client = fhir_for(cast.expert)
+    everything = {"_include": ["Task:patient", "Task:requester", "Task:owner", "Task:focus"]}
 
     def selects(**params):
         with CaptureQueriesContext(connection) as queries:
@@ -393,8 +395,11 @@ def test_includes_are_rendered_from_the_rows_already_read(cast, fhir_for):
         return [q["sql"] for q in queries.captured_queries if q["sql"].lstrip().upper().startswith("SELECT")]
 
     selects()  # the first call reads the token; the next ones find it kept (api/token_cache.py)
-    plain = selects()
-    assert len(selects(_include=["Task:patient", "Task:requester", "Task:owner", "Task:focus"])) == len(plain)
+    plain, one_row = len(selects()), len(selects(**everything))
+    assert one_row == plain + 3
+    for _ in range(4):
+        cast.case_in(S.TAKEN)
+    assert len(selects(**everything)) == one_row
 
 
 def test_outsiders_includes_bring_only_their_own_participants(cast, fhir_for):

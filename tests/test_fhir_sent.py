@@ -12,7 +12,7 @@ from django.utils.translation import gettext_lazy
 from fhir.resources.R4B.patient import Patient
 from fhir.resources.R4B.task import Task
 
-from teleexpertise.fhir.sent import as_sent, checked, dumps
+from teleexpertise.fhir.sent import as_sent, checked, dumps, remembered
 from tests.conftest import use_redis_cache
 
 TASK = {"resourceType": "Task", "id": "t1", "status": "requested", "intent": "order",
@@ -150,3 +150,39 @@ def _closed_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]  # closed when the socket is: nothing listens there
+
+
+def test_a_remembered_text_is_built_once_per_inputs_and_language():
+    from teleexpertise.fhir import sent
+
+    sent.forget_passed()
+    builds = []
+
+    def build(status):
+        builds.append(status)
+        return checked(Task, {**TASK, "status": status, "note": [{"text": str(gettext_lazy("Annuler"))}]})
+
+    first = remembered(("t1", "requested"), lambda: build("requested"))
+    assert remembered(("t1", "requested"), lambda: build("requested")) == first
+    assert builds == ["requested"]
+    assert (first.resource_type, first.id) == ("Task", "t1")
+    assert json.loads(first.json) == build("requested")
+    changed = remembered(("t1", "received"), lambda: build("received"))
+    assert json.loads(changed.json)["status"] == "received"
+    with translation.override("en"):
+        english = remembered(("t1", "requested"), lambda: build("requested"))
+    assert json.loads(english.json)["note"] != json.loads(first.json)["note"]
+    with pytest.raises(pydantic.ValidationError):  # what does not validate is neither sent nor remembered
+        remembered(("t1", "bad"), lambda: build("two  spaces"))
+    assert ("t1", "bad") not in {key[2] for key in sent._texts}
+
+
+def test_the_memory_of_texts_is_bounded(monkeypatch):
+    from teleexpertise.fhir import sent
+
+    sent.forget_passed()
+    monkeypatch.setattr(sent, "_TEXTS_MAX", 10)
+    for n in range(25):
+        remembered((n,), lambda n=n: checked(Task, {**TASK, "id": f"t{n}"}))
+    assert len(sent._texts) <= 10
+    assert any(key[2] == (24,) for key in sent._texts)

@@ -6,6 +6,7 @@ organisations, consents, form answers, reports and audit trails of those cases o
 answers 404, as on the web.
 """
 
+import functools
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -23,9 +24,9 @@ from teleexpertise.cases.models import Case
 from teleexpertise.directory.models import Organisation, Professional
 from teleexpertise.fhir import resources
 from teleexpertise.fhir.dates import DateValueError, parse_date_range
-from teleexpertise.fhir.sent import as_sent
+from teleexpertise.fhir.sent import as_sent, dumps, remembered
 from teleexpertise.messaging.models import Message
-from teleexpertise.patients.models import Consent
+from teleexpertise.patients.models import Consent, Patient
 from teleexpertise.reports.fhir_export import report_composition, report_document_reference
 from teleexpertise.reports.models import RenderedReport, ReportVersion
 
@@ -60,12 +61,13 @@ class SearchParam:
 
 @dataclass(frozen=True)
 class Include:
-    """An `_include` a search accepts: `name` is `<source type>:<search parameter>`; `related(row)` is the row of
-    the `target` type that a matched row points at (or None), rendered and audited as a read of that type."""
+    """An `_include` a search accepts: `name` is `<source type>:<search parameter>`; `column` the id, in a matched
+    row (a model, or values), of the `target` type's row it points at (None: none), read and rendered and audited
+    as a read of that type."""
 
     name: str
     target: str
-    related: Callable
+    column: str
 
 
 @dataclass(frozen=True)
@@ -216,11 +218,16 @@ def _last_signed_version():
     return Subquery(signed.order_by("-number").values("pk")[:1])
 
 
+_TASK_ANNOTATIONS = ("report_started", "information_request", "last_signed_id")
+
+
 def _task_search(visible):
-    """A search reads what each Task shows from the case's row: the draft's fields are read afterwards, and only
-    for the caller's own cases with a report started (`_render_tasks`), instead of every version of every case."""
-    return (_with_report_started(_case_search(visible))
-            .annotate(information_request=_information_request(), last_signed_id=_last_signed_version()))
+    """A search reads what each Task shows from the case's row and its participants' (`resources.TASK_COLUMNS`) as
+    values, not models: the draft's fields are read afterwards, and only for the caller's own cases with a report
+    started (`_render_tasks`), instead of every version of every case."""
+    return (_with_report_started(visible.order_by("-updated_at", "pk"))
+            .annotate(information_request=_information_request(), last_signed_id=_last_signed_version())
+            .values(*resources.TASK_COLUMNS, *_TASK_ANNOTATIONS))
 
 
 def _task_rows(user):
@@ -251,14 +258,20 @@ def _render_service_requests(request, rows):
 
 
 def _render_tasks(request, rows):
+    """Each Task's text, remembered under its row and outputs: a row unchanged since the last search is not built
+    again (`sent.remembered`)."""
     pid = request.auth.actor.professional_id if request.auth.actor else None
-    own_drafts = [case.pk for case in rows if case.report_started and pid is not None and case.expert_id == pid]
+    own_drafts = [row["pk"] for row in rows if row["report_started"] and pid is not None and row["expert_id"] == pid]
     drafts = {version.case_id: version for version in ReportVersion.objects.filter(
         case_id__in=own_drafts, status=ReportVersion.Status.DRAFT)} if own_drafts else {}
-    return [resources.task(case, report_started=case.report_started,
-                           outputs=resources.report_outputs(case.last_signed_id, drafts.get(case.pk)),
-                           information_request=case.information_request or "")
-            for case in rows]
+    texts = []
+    for row in rows:
+        outputs = resources.report_outputs(row["last_signed_id"], drafts.get(row["pk"]))
+        texts.append(remembered(
+            ("Task", *row.values(), dumps(outputs) if outputs else ""),
+            functools.partial(resources.task_of_values, row, report_started=row["report_started"], outputs=outputs,
+                              information_request=row["information_request"] or "")))
+    return texts
 
 
 _PATIENT = reference_param("patient", "Patient/<id>: the requests about this patient", "patient_id", "Patient")
@@ -451,7 +464,7 @@ def _read_audit_event(request, pk):
     return _render_audit_events(request, [event])[0]
 
 
-# --- _include: the participants of matched requests, rendered from the rows already read -------------------
+# --- _include: the participants of matched requests, read together once the page is known ----------------
 
 def _include_patient(request, patient):
     _audit_patient_read(request, patient, " (_include)")
@@ -468,39 +481,31 @@ def _include_service_request(request, case):
     return resources.service_request(case)
 
 
-INCLUDED = {"Patient": _include_patient, "Practitioner": _include_practitioner,
-            "ServiceRequest": _include_service_request}
+# Target type -> (the rows of these ids, by id; how one is rendered and audited).
+INCLUDED = {
+    "Patient": (lambda ids: Patient.objects.in_bulk(ids), _include_patient),
+    "Practitioner": (lambda ids: Professional.objects.in_bulk(ids), _include_practitioner),
+    "ServiceRequest": (lambda ids: Case.objects.select_related(*_CASE_RELATED).in_bulk(ids), _include_service_request),
+}
 
 
 def included(request, resource_type: ResourceType, names: set[str], rows) -> list:
     """The resources the matched rows point at through the `_include`s asked for, each once (a requester of
-    several matched requests is sent once), each audited as a read. Matched rows are visible cases, so what
-    they point at is what the caller may read."""
-    seen, found = set(), []
+    several matched requests is sent once), in the order of the page, each audited as a read. Matched rows are
+    visible cases, so what they point at is what the caller may read."""
+    wanted = {}  # (target, id) in order of appearance
     for include in resource_type.includes:
-        if include.name not in names:
-            continue
-        for row in rows:
-            target = include.related(row)
-            if target is not None and (include.target, target.pk) not in seen:
-                seen.add((include.target, target.pk))
-                found.append(INCLUDED[include.target](request, target))
-    return found
+        if include.name in names:
+            for row in rows:
+                pk = row[include.column] if isinstance(row, dict) else getattr(row, include.column)
+                if pk is not None:
+                    wanted.setdefault((include.target, pk), None)
+    loaded = {target: INCLUDED[target][0]([pk for kind, pk in wanted if kind == target])
+              for target in {kind for kind, _pk in wanted}}
+    return [INCLUDED[target][1](request, loaded[target][pk]) for target, pk in wanted if pk in loaded[target]]
 
 
 # --- The declaration table ------------------------------------------------------------------------------
-
-def _case_patient(case):
-    return case.patient
-
-
-def _case_requester(case):
-    return case.requester
-
-
-def _case_expert(case):
-    return case.expert
-
 
 RESOURCES: tuple[ResourceType, ...] = (
     ResourceType("ServiceRequest", _read_service_request, _visible_cases, _render_service_requests, (
@@ -511,9 +516,9 @@ RESOURCES: tuple[ResourceType, ...] = (
                    "Practitioner"),
         _last_updated("updated_at"),
     ), (
-        Include("ServiceRequest:subject", "Patient", _case_patient),
-        Include("ServiceRequest:requester", "Practitioner", _case_requester),
-        Include("ServiceRequest:performer", "Practitioner", _case_expert),  # a network's pool is no resource
+        Include("ServiceRequest:subject", "Patient", "patient_id"),
+        Include("ServiceRequest:requester", "Practitioner", "requester_id"),
+        Include("ServiceRequest:performer", "Practitioner", "expert_id"),  # a network's pool is no resource
     ), from_cases=_case_search),
     ResourceType("Task", _read_task, _task_rows, _render_tasks, (
         _PATIENT,
@@ -523,10 +528,10 @@ RESOURCES: tuple[ResourceType, ...] = (
         reference_param("owner", "Practitioner/<id>: the work items of this expert", "expert_id", "Practitioner"),
         _last_updated("updated_at"),
     ), (
-        Include("Task:patient", "Patient", _case_patient),
-        Include("Task:requester", "Practitioner", _case_requester),
-        Include("Task:owner", "Practitioner", _case_expert),
-        Include("Task:focus", "ServiceRequest", lambda case: case),  # the request shares the case's row
+        Include("Task:patient", "Patient", "patient_id"),
+        Include("Task:requester", "Practitioner", "requester_id"),
+        Include("Task:owner", "Practitioner", "expert_id"),
+        Include("Task:focus", "ServiceRequest", "pk"),  # the request shares the case's row
     ), from_cases=_task_search),
     ResourceType("Patient", _read_patient),
     ResourceType("Practitioner", _read_practitioner),

@@ -25,8 +25,10 @@ from teleexpertise.audit.labels import action_label
 from teleexpertise.cases import questionnaires
 from teleexpertise.cases.models import Case
 from teleexpertise.core.templatetags.platform import actor_name
+from teleexpertise.directory.models import display_name as pro_display_name
 from teleexpertise.fhir.sent import checked
 from teleexpertise.patients.models import Consent as ConsentRecord
+from teleexpertise.patients.models import display_name as patient_display_name
 from teleexpertise.reports import codes
 
 S = Case.State
@@ -88,7 +90,11 @@ def _instant(moment) -> str | None:
 def version_of(case) -> str:
     """The case's version (meta.versionId, ETag): its last change in microseconds. Every service moves
     `updated_at`, so a change anywhere in the request or the work item gives a new version."""
-    return str((case.updated_at - _EPOCH) // timedelta(microseconds=1))
+    return _version(case.updated_at)
+
+
+def _version(updated_at) -> str:
+    return str((updated_at - _EPOCH) // timedelta(microseconds=1))
 
 
 def reference(resource_type: str, obj, display: str = "") -> dict:
@@ -104,8 +110,12 @@ def _practitioner_ref(pro) -> dict | None:
 
 def network_reference(network) -> dict:
     """A network's shared queue, named by identifier: the service it offers (HealthcareService), not served here."""
-    return {"type": "HealthcareService", "identifier": {"system": NETWORK_SYSTEM, "value": str(network.pk)},
-            "display": network.name}
+    return _network_ref(network.pk, network.name)
+
+
+def _network_ref(pk, name: str) -> dict:
+    return {"type": "HealthcareService", "identifier": {"system": NETWORK_SYSTEM, "value": str(pk)},
+            "display": name}
 
 
 def _patient_ref(patient) -> dict:
@@ -117,14 +127,12 @@ def _clean(data: dict) -> dict:
     return {key: value for key, value in data.items() if value not in (None, "", [], {})}
 
 
-def task_status(case, *, report_started: bool) -> str:
-    if case.state == S.ACCEPTED:
-        return "in-progress" if report_started else "accepted"
-    return TASK_STATUS[case.state]
-
-
 def _case_identifier(case) -> dict:
-    return {"system": f"urn:oid:{codes.platform_oid(codes.CASE_ARC)}", "value": case.reference}
+    return _case_identifier_of(case.reference)
+
+
+def _case_identifier_of(reference: str) -> dict:
+    return {"system": f"urn:oid:{codes.platform_oid(codes.CASE_ARC)}", "value": reference}
 
 
 def service_request(case) -> dict:
@@ -177,26 +185,79 @@ def _parameter(code: str) -> dict:
     return {"coding": [{"system": TASK_PARAMETER_SYSTEM, "code": code}]}
 
 
+# What a Task is made of: the case row's columns and its participants' (values() names). A search reads exactly
+# these (`handlers._task_search`); a case read as a model gives the same through `task_values`. The Task is a
+# function of them alone (with the active language and time zone), which is what lets a search remember its text
+# (`sent.remembered`).
+TASK_COLUMNS = (
+    "pk", "reference", "state", "priority", "due_at", "decline_reason", "withdraw_reason", "created_at",
+    "submitted_at", "updated_at", "patient_id", "patient__birth_name", "patient__used_name", "patient__first_names",
+    "requester_id", "requester__title", "requester__first_name", "requester__last_name",
+    "expert_id", "expert__title", "expert__first_name", "expert__last_name", "network_id", "network__name",
+)
+_PEOPLE = ("requester", "expert")
+
+
+def task_values(case) -> dict:
+    """`TASK_COLUMNS` of a case read as a model (its patient, professionals and network loaded or loadable)."""
+    row = {"pk": case.pk, "patient__birth_name": case.patient.birth_name,
+           "patient__used_name": case.patient.used_name, "patient__first_names": case.patient.first_names,
+           "network__name": case.network.name if case.network_id else None}
+    for role in _PEOPLE:
+        pro = getattr(case, role)
+        for field in ("title", "first_name", "last_name"):
+            row[f"{role}__{field}"] = getattr(pro, field) if pro is not None else None
+    for column in TASK_COLUMNS:
+        if "__" not in column and column != "pk":
+            row[column] = getattr(case, column)
+    return row
+
+
 def task(case, *, report_started: bool, outputs=(), information_request: str = "") -> dict:
-    """The expert's work item on the request; businessStatus carries the platform's exact state, statusReason
-    why it is there (the reason of a decline or withdrawal, the information the expert waits for)."""
-    restriction = {"period": {"end": _instant(case.due_at)}} if case.due_at else None
-    reason = case.decline_reason or case.withdraw_reason or (
-        information_request if case.state == S.AWAITING_INFORMATION else "")
-    state = str(S(case.state).label)  # not get_state_display(): it rebuilds and hashes the translated choices
+    """The Task of a case read as a model."""
+    return task_of_values(task_values(case), report_started=report_started, outputs=outputs,
+                          information_request=information_request)
+
+
+def task_of_values(row: dict, *, report_started: bool, outputs=(), information_request: str = "") -> dict:
+    """The expert's work item on the request, from `TASK_COLUMNS`; businessStatus carries the platform's exact
+    state, statusReason why it is there (the reason of a decline or withdrawal, the information the expert waits
+    for)."""
+    state_code = row["state"]
+    restriction = {"period": {"end": _instant(row["due_at"])}} if row["due_at"] else None
+    reason = row["decline_reason"] or row["withdraw_reason"] or (
+        information_request if state_code == S.AWAITING_INFORMATION else "")
+    state = str(S(state_code).label)  # not get_state_display(): it rebuilds and hashes the translated choices
+    if state_code == S.ACCEPTED:
+        status = "in-progress" if report_started else "accepted"
+    else:
+        status = TASK_STATUS[state_code]
+    if row["expert_id"]:
+        owner = _row_practitioner_ref(row, "expert")
+    else:
+        owner = _network_ref(row["network_id"], row["network__name"]) if row["network_id"] else None
     return checked(Task, _clean({
-        "resourceType": "Task", "id": str(case.pk), "identifier": [_case_identifier(case)],
-        "meta": {"versionId": version_of(case), "lastUpdated": _instant(case.updated_at)},
-        "status": task_status(case, report_started=report_started), "intent": "order", "priority": case.priority,
-        "businessStatus": {"coding": [{"system": case_states_system(), "code": case.state, "display": state}],
+        "resourceType": "Task", "id": str(row["pk"]),
+        "identifier": [_case_identifier_of(row["reference"])],
+        "meta": {"versionId": _version(row["updated_at"]), "lastUpdated": _instant(row["updated_at"])},
+        "status": status, "intent": "order", "priority": row["priority"],
+        "businessStatus": {"coding": [{"system": case_states_system(), "code": state_code, "display": state}],
                            "text": state},
         "statusReason": {"text": reason} if reason else None,
-        "focus": reference("ServiceRequest", case), "for": _patient_ref(case.patient),
-        "authoredOn": _instant(case.submitted_at or case.created_at), "lastModified": _instant(case.updated_at),
-        "requester": _practitioner_ref(case.requester),
-        "owner": _practitioner_ref(case.expert) or (network_reference(case.network) if case.network_id else None),
-        "restriction": restriction, "output": list(outputs),
+        "focus": {"reference": f"ServiceRequest/{row['pk']}"},
+        "for": {"reference": f"Patient/{row['patient_id']}", "display": patient_display_name(
+            row["patient__birth_name"], row["patient__used_name"], row["patient__first_names"])},
+        "authoredOn": _instant(row["submitted_at"] or row["created_at"]), "lastModified": _instant(row["updated_at"]),
+        "requester": _row_practitioner_ref(row, "requester"),
+        "owner": owner, "restriction": restriction, "output": list(outputs),
     }))
+
+
+def _row_practitioner_ref(row: dict, role: str) -> dict | None:
+    if not row[f"{role}_id"]:
+        return None
+    name = pro_display_name(row[f"{role}__title"], row[f"{role}__first_name"], row[f"{role}__last_name"])
+    return {"reference": f"Practitioner/{row[f'{role}_id']}", "display": name}
 
 
 def patient(row) -> dict:

@@ -21,7 +21,9 @@ import json
 import logging
 import threading
 from collections.abc import Callable
+from typing import NamedTuple
 
+from django.utils import timezone, translation
 from django.utils.functional import Promise
 from fhir.resources import __version__ as FHIR_RESOURCES_VERSION
 from redis.exceptions import RedisError
@@ -35,6 +37,35 @@ _PASSED_MAX = 50_000  # 128-bit digests: about 8 MB per process at most
 _SHARED_SECONDS = 7 * 24 * 3600  # how long Redis keeps a digest: a week of a resource's polling
 _passed: dict[tuple[str, bytes], None] = {}  # (model, BLAKE2b of the JSON text) -> None, oldest first
 _passed_lock = threading.Lock()
+_TEXTS_MAX = 20_000  # a Task's text is about 1 KB: about 20 MB per process at most
+_texts: dict[tuple, "Text"] = {}  # (language, time zone, inputs) -> the checked text, oldest first
+
+
+class Text(NamedTuple):
+    """A checked resource already written as JSON: a search's Bundle takes it as it is."""
+
+    resource_type: str
+    id: str
+    json: str
+
+
+def remembered(inputs: tuple, build: Callable[[], dict]) -> Text:
+    """The text of `build()`, a resource built from `inputs` alone (hashable values), remembered under them with the
+    active language and time zone, which a resource's displays and instants depend on. A search whose rows are the
+    same as before (a client polling its work items) sends the same texts without building or checking them again;
+    any change in a row is a new key. Only for builders whose every input is in `inputs` (plus the settings, fixed
+    for the process)."""
+    key = (translation.get_language(), timezone.get_current_timezone_name(), inputs)
+    text = _texts.get(key)
+    if text is None:
+        resource = build()
+        text = Text(resource["resourceType"], resource["id"], dumps(resource))
+        with _passed_lock:
+            if len(_texts) >= _TEXTS_MAX:
+                for old in list(_texts)[:_TEXTS_MAX // 2]:
+                    del _texts[old]
+            _texts[key] = text
+    return text
 
 
 def checked(model, data: dict) -> dict:
@@ -93,9 +124,10 @@ def _remember(key: tuple[str, bytes]) -> None:
 
 
 def forget_passed() -> None:
-    """Tests: validate everything again."""
+    """Tests: validate and build everything again."""
     with _passed_lock:
         _passed.clear()
+        _texts.clear()
 
 
 def as_sent(resource) -> dict:

@@ -34,7 +34,7 @@ from teleexpertise.fhir.handlers import (
     require_scope,
     search_params,
 )
-from teleexpertise.fhir.sent import checked, dumps
+from teleexpertise.fhir.sent import Text, checked, dumps
 from teleexpertise.fhir.table import RESOURCES, SYSTEM_INTERACTIONS
 
 MEDIA_TYPE = "application/fhir+json"
@@ -50,13 +50,18 @@ _API_ISSUE = {404: "not-found", 409: "transient", 500: "exception"}
 
 def respond(resource: dict, status: int = 200, headers: dict | None = None) -> HttpResponse:
     """`resource` as built by `sent.checked`."""
-    response = HttpResponse(dumps(resource), status=status, content_type=f"{MEDIA_TYPE}; charset=utf-8")
-    response["Cache-Control"] = "private, no-store"
+    response = _json_response(dumps(resource), status)
     version = resource.get("meta", {}).get("versionId")
     if version:  # what a later update sends back in If-Match
         response["ETag"] = f'W/"{version}"'
     for name, value in (headers or {}).items():
         response[name] = value
+    return response
+
+
+def _json_response(text: str, status: int = 200) -> HttpResponse:
+    response = HttpResponse(text, status=status, content_type=f"{MEDIA_TYPE}; charset=utf-8")
+    response["Cache-Control"] = "private, no-store"
     return response
 
 
@@ -243,8 +248,8 @@ def search_view(resource_type: ResourceType):
         audit_log(actor=request.user, action="case.list", kind=AuditEvent.Kind.READ, ip=client_ip(request),
                   summary=f"FHIR {resource_type.name}?{request.GET.urlencode()}"[:255])
         found = resource_type.render(request, page)
-        return respond(_bundle(request, resource_type, found, included(request, resource_type, includes, page),
-                               total, offset, count))
+        return _json_response(_bundle(request, resource_type, found,
+                                      included(request, resource_type, includes, page), total, offset, count))
 
     return search
 
@@ -258,15 +263,24 @@ def _searched(request, resource_type, params, offset: int, count: int) -> tuple[
     return page, page_total(page, offset, count, rows.count)
 
 
-def _entry(base: str, resource: dict, mode: str) -> dict:
-    return {"fullUrl": f"{base}/{resource['resourceType']}/{resource['id']}", "search": {"mode": mode}}
+def _entry(base: str, resource: dict | Text, mode: str) -> str:
+    """The entry's text: its fullUrl and search, checked, then the resource's text as it is."""
+    if not isinstance(resource, Text):
+        resource = Text(resource["resourceType"], resource["id"], dumps(resource))
+    return f'{_entry_head(f"{base}/{resource.resource_type}/{resource.id}", mode)[:-1]},"resource":{resource.json}}}'
 
 
-def _bundle(request, resource_type, found, extra, total, offset, count) -> dict:
-    """Matches first, then what `_include` added (`search.mode` include); `total` counts matches only.
+@functools.lru_cache(maxsize=50_000)
+def _entry_head(full_url: str, mode: str) -> str:
+    return dumps(checked(BundleEntry, {"fullUrl": full_url, "search": {"mode": mode}}))
 
-    The envelope and each entry's fullUrl and search are checked apart, then the resources are put in: each was
-    checked when it was built, and checking them again inside the Bundle would double the cost of a page. An
+
+def _bundle(request, resource_type, found, extra, total, offset, count) -> str:
+    """The Bundle's text: matches first, then what `_include` added (`search.mode` include); `total` counts
+    matches only.
+
+    The envelope and each entry's fullUrl and search are checked apart, then the resources' texts are put in: each
+    was checked when it was built, and checking them again inside the Bundle would double the cost of a page. An
     entry (a URL and a mode) is the same text page after page, and `checked` validates a text once; the
     envelope, whose timestamp changes, holds no entry when it is checked."""
     base = _base_url(request)
@@ -275,15 +289,13 @@ def _bundle(request, resource_type, found, extra, total, offset, count) -> dict:
         following = request.GET.copy()  # keeps repeated parameters (_lastUpdated ranges, several _include)
         following["_offset"] = str(offset + count)
         links.append({"relation": "next", "url": f"{base}/{resource_type.name}?{following.urlencode()}"})
-    bundle = checked(Bundle, {
+    envelope = dumps(checked(Bundle, {
         "resourceType": "Bundle", "type": "searchset", "total": total, "link": links,
         "timestamp": timezone.localtime().isoformat(timespec="seconds"),
-    })
-    entries = [{**checked(BundleEntry, _entry(base, resource, mode)), "resource": resource}
-               for resources, mode in ((found, "match"), (extra, "include")) for resource in resources]
-    if entries:
-        bundle["entry"] = entries
-    return bundle
+    }))
+    entries = [_entry(base, resource, mode) for resources, mode in ((found, "match"), (extra, "include"))
+               for resource in resources]
+    return f'{envelope[:-1]},"entry":[{",".join(entries)}]}}' if entries else envelope
 
 
 def capability_statement() -> dict:

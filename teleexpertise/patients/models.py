@@ -9,6 +9,12 @@ from teleexpertise.directory.models import Professional
 from teleexpertise.patients.identity import format_nir
 
 
+def display_name(birth_name: str, used_name: str, first_names: str) -> str:
+    """"MARTIN Jeanne": the name in use, then the first given name (also for rows read as values, not models)."""
+    first = first_names.split(" ")[0] if first_names else ""
+    return f"{(used_name or birth_name).upper()} {first}".strip()
+
+
 class Patient(models.Model):
     class Sex(models.TextChoices):
         FEMALE = "F", _("Féminin")
@@ -49,9 +55,7 @@ class Patient(models.Model):
 
     @property
     def display_name(self) -> str:
-        first = self.first_names.split(" ")[0] if self.first_names else ""
-        name = self.used_name or self.birth_name
-        return f"{name.upper()} {first}".strip()
+        return display_name(self.birth_name, self.used_name, self.first_names)
 
     @property
     def ins_display(self) -> str:
