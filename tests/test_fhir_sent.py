@@ -12,7 +12,7 @@ from django.utils.translation import gettext_lazy
 from fhir.resources.R4B.patient import Patient
 from fhir.resources.R4B.task import Task
 
-from teleexpertise.fhir.sent import as_sent, checked, dumps, remembered
+from teleexpertise.fhir.sent import as_sent, checked, dumps, remembered_all
 from tests.conftest import use_redis_cache
 
 TASK = {"resourceType": "Task", "id": "t1", "status": "requested", "intent": "order",
@@ -152,6 +152,10 @@ def _closed_port() -> int:
         return sock.getsockname()[1]  # closed when the socket is: nothing listens there
 
 
+def _remembered(inputs, build):
+    return remembered_all(Task, [(inputs, build)])[0]
+
+
 def test_a_remembered_text_is_built_once_per_inputs_and_language():
     from teleexpertise.fhir import sent
 
@@ -160,21 +164,36 @@ def test_a_remembered_text_is_built_once_per_inputs_and_language():
 
     def build(status):
         builds.append(status)
-        return checked(Task, {**TASK, "status": status, "note": [{"text": str(gettext_lazy("Annuler"))}]})
+        return {**TASK, "status": status, "note": [{"text": gettext_lazy("Annuler")}], "input": []}
 
-    first = remembered(("t1", "requested"), lambda: build("requested"))
-    assert remembered(("t1", "requested"), lambda: build("requested")) == first
+    first = _remembered(("t1", "requested"), lambda: build("requested"))
+    assert _remembered(("t1", "requested"), lambda: build("requested")) == first
     assert builds == ["requested"]
     assert (first.resource_type, first.id) == ("Task", "t1")
-    assert json.loads(first.json) == build("requested")
-    changed = remembered(("t1", "received"), lambda: build("received"))
+    assert json.loads(first.json) == checked(Task, build("requested"))  # pruned and checked
+    changed = _remembered(("t1", "received"), lambda: build("received"))
     assert json.loads(changed.json)["status"] == "received"
     with translation.override("en"):
-        english = remembered(("t1", "requested"), lambda: build("requested"))
+        english = _remembered(("t1", "requested"), lambda: build("requested"))
     assert json.loads(english.json)["note"] != json.loads(first.json)["note"]
     with pytest.raises(pydantic.ValidationError):  # what does not validate is neither sent nor remembered
-        remembered(("t1", "bad"), lambda: build("two  spaces"))
+        _remembered(("t1", "bad"), lambda: build("two  spaces"))
     assert ("t1", "bad") not in {key[2] for key in sent._texts}
+
+
+def test_a_page_is_checked_together_and_only_its_new_texts(monkeypatch):
+    from teleexpertise.fhir import sent
+
+    sent.forget_passed()
+    calls = []
+    real = Task.model_validate
+    monkeypatch.setattr(Task, "model_validate", lambda data: calls.append(data["id"]) or real(data))
+    page = [((n,), lambda n=n: {**TASK, "id": f"t{n}"}) for n in range(3)]
+    texts = remembered_all(Task, page)
+    assert [text.id for text in texts] == ["t0", "t1", "t2"] and calls == ["t0", "t1", "t2"]
+    assert [text.id for text in remembered_all(Task, [*page, ((3,), lambda: {**TASK, "id": "t3"})])] == [
+        "t0", "t1", "t2", "t3"]
+    assert calls == ["t0", "t1", "t2", "t3"]
 
 
 def test_the_memory_of_texts_is_bounded(monkeypatch):
@@ -183,6 +202,22 @@ def test_the_memory_of_texts_is_bounded(monkeypatch):
     sent.forget_passed()
     monkeypatch.setattr(sent, "_TEXTS_MAX", 10)
     for n in range(25):
-        remembered((n,), lambda n=n: checked(Task, {**TASK, "id": f"t{n}"}))
+        _remembered((n,), lambda n=n: {**TASK, "id": f"t{n}"})
     assert len(sent._texts) <= 10
     assert any(key[2] == (24,) for key in sent._texts)
+
+
+def test_a_page_asks_redis_once_for_what_other_processes_validated(monkeypatch, redis_cache):
+    from teleexpertise.fhir import sent
+
+    sent.forget_passed()
+    calls, validated = [], []
+    real_on_redis, real_validate = sent._on_redis, Task.model_validate
+    monkeypatch.setattr(sent, "_on_redis", lambda operation: calls.append(1) or real_on_redis(operation))
+    monkeypatch.setattr(Task, "model_validate", lambda data: validated.append(data["id"]) or real_validate(data))
+    page = [((n,), lambda n=n: {**TASK, "id": f"t{n}"}) for n in range(5)]
+    remembered_all(Task, page)
+    assert (len(calls), len(validated)) == (2, 5)  # asked, then shared what it validated
+    sent.forget_passed()  # as in another process, or after a restart
+    remembered_all(Task, page)
+    assert (len(calls), len(validated)) == (3, 5)

@@ -15,6 +15,7 @@ from django.db.models import Exists, OuterRef, Prefetch, Q, Subquery
 from django.http import Http404
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from fhir.resources.R4B.task import Task as FhirTask
 
 from teleexpertise.api.reports import ready_version_for, report_pdf_bytes
 from teleexpertise.audit.models import AuditEvent
@@ -24,7 +25,7 @@ from teleexpertise.cases.models import Case
 from teleexpertise.directory.models import Organisation, Professional
 from teleexpertise.fhir import resources
 from teleexpertise.fhir.dates import DateValueError, parse_date_range
-from teleexpertise.fhir.sent import as_sent, dumps, remembered
+from teleexpertise.fhir.sent import as_sent, dumps, remembered_all
 from teleexpertise.messaging.models import Message
 from teleexpertise.patients.models import Consent, Patient
 from teleexpertise.reports.fhir_export import report_composition, report_document_reference
@@ -259,19 +260,19 @@ def _render_service_requests(request, rows):
 
 def _render_tasks(request, rows):
     """Each Task's text, remembered under its row and outputs: a row unchanged since the last search is not built
-    again (`sent.remembered`)."""
+    again (`sent.remembered_all`)."""
     pid = request.auth.actor.professional_id if request.auth.actor else None
     own_drafts = [row["pk"] for row in rows if row["report_started"] and pid is not None and row["expert_id"] == pid]
     drafts = {version.case_id: version for version in ReportVersion.objects.filter(
         case_id__in=own_drafts, status=ReportVersion.Status.DRAFT)} if own_drafts else {}
-    texts = []
+    page = []
     for row in rows:
         outputs = resources.report_outputs(row["last_signed_id"], drafts.get(row["pk"]))
-        texts.append(remembered(
-            ("Task", *row.values(), dumps(outputs) if outputs else ""),
+        page.append((
+            (*row.values(), dumps(outputs) if outputs else ""),
             functools.partial(resources.task_of_values, row, report_started=row["report_started"], outputs=outputs,
                               information_request=row["information_request"] or "")))
-    return texts
+    return remembered_all(FhirTask, page)
 
 
 _PATIENT = reference_param("patient", "Patient/<id>: the requests about this patient", "patient_id", "Patient")

@@ -83,8 +83,11 @@ def case_states_system() -> str:
     return f"urn:oid:{codes.platform_oid(codes.CASE_STATE_ARC)}"
 
 
-def _instant(moment) -> str | None:
-    return timezone.localtime(moment).isoformat(timespec="seconds") if moment else None
+def _instant(moment, zone=None) -> str | None:
+    """`moment` in the active time zone (`zone`, when the caller already has it: looking it up is not free)."""
+    if not moment:
+        return None
+    return moment.astimezone(zone or timezone.get_current_timezone()).isoformat(timespec="seconds")
 
 
 def version_of(case) -> str:
@@ -188,7 +191,7 @@ def _parameter(code: str) -> dict:
 # What a Task is made of: the case row's columns and its participants' (values() names). A search reads exactly
 # these (`handlers._task_search`); a case read as a model gives the same through `task_values`. The Task is a
 # function of them alone (with the active language and time zone), which is what lets a search remember its text
-# (`sent.remembered`).
+# (`sent.remembered_all`).
 TASK_COLUMNS = (
     "pk", "reference", "state", "priority", "due_at", "decline_reason", "withdraw_reason", "created_at",
     "submitted_at", "updated_at", "patient_id", "patient__birth_name", "patient__used_name", "patient__first_names",
@@ -215,16 +218,16 @@ def task_values(case) -> dict:
 
 def task(case, *, report_started: bool, outputs=(), information_request: str = "") -> dict:
     """The Task of a case read as a model."""
-    return task_of_values(task_values(case), report_started=report_started, outputs=outputs,
-                          information_request=information_request)
+    return checked(Task, task_of_values(task_values(case), report_started=report_started, outputs=outputs,
+                                        information_request=information_request))
 
 
 def task_of_values(row: dict, *, report_started: bool, outputs=(), information_request: str = "") -> dict:
-    """The expert's work item on the request, from `TASK_COLUMNS`; businessStatus carries the platform's exact
-    state, statusReason why it is there (the reason of a decline or withdrawal, the information the expert waits
-    for)."""
-    state_code = row["state"]
-    restriction = {"period": {"end": _instant(row["due_at"])}} if row["due_at"] else None
+    """The expert's work item on the request, from `TASK_COLUMNS`, not checked yet (`sent.checked`, or
+    `sent.remembered_all` for a search's page); businessStatus carries the platform's exact state, statusReason
+    why it is there (the reason of a decline or withdrawal, the information the expert waits for)."""
+    state_code, zone = row["state"], timezone.get_current_timezone()
+    restriction = {"period": {"end": _instant(row["due_at"], zone)}} if row["due_at"] else None
     reason = row["decline_reason"] or row["withdraw_reason"] or (
         information_request if state_code == S.AWAITING_INFORMATION else "")
     state = str(S(state_code).label)  # not get_state_display(): it rebuilds and hashes the translated choices
@@ -236,10 +239,10 @@ def task_of_values(row: dict, *, report_started: bool, outputs=(), information_r
         owner = _row_practitioner_ref(row, "expert")
     else:
         owner = _network_ref(row["network_id"], row["network__name"]) if row["network_id"] else None
-    return checked(Task, _clean({
+    return _clean({
         "resourceType": "Task", "id": str(row["pk"]),
         "identifier": [_case_identifier_of(row["reference"])],
-        "meta": {"versionId": _version(row["updated_at"]), "lastUpdated": _instant(row["updated_at"])},
+        "meta": {"versionId": _version(row["updated_at"]), "lastUpdated": _instant(row["updated_at"], zone)},
         "status": status, "intent": "order", "priority": row["priority"],
         "businessStatus": {"coding": [{"system": case_states_system(), "code": state_code, "display": state}],
                            "text": state},
@@ -247,10 +250,11 @@ def task_of_values(row: dict, *, report_started: bool, outputs=(), information_r
         "focus": {"reference": f"ServiceRequest/{row['pk']}"},
         "for": {"reference": f"Patient/{row['patient_id']}", "display": patient_display_name(
             row["patient__birth_name"], row["patient__used_name"], row["patient__first_names"])},
-        "authoredOn": _instant(row["submitted_at"] or row["created_at"]), "lastModified": _instant(row["updated_at"]),
+        "authoredOn": _instant(row["submitted_at"] or row["created_at"], zone),
+        "lastModified": _instant(row["updated_at"], zone),
         "requester": _row_practitioner_ref(row, "requester"),
         "owner": owner, "restriction": restriction, "output": list(outputs),
-    }))
+    })
 
 
 def _row_practitioner_ref(row: dict, role: str) -> dict | None:

@@ -49,54 +49,84 @@ class Text(NamedTuple):
     json: str
 
 
-def remembered(inputs: tuple, build: Callable[[], dict]) -> Text:
-    """The text of `build()`, a resource built from `inputs` alone (hashable values), remembered under them with the
-    active language and time zone, which a resource's displays and instants depend on. A search whose rows are the
-    same as before (a client polling its work items) sends the same texts without building or checking them again;
-    any change in a row is a new key. Only for builders whose every input is in `inputs` (plus the settings, fixed
-    for the process)."""
-    key = (translation.get_language(), timezone.get_current_timezone_name(), inputs)
-    text = _texts.get(key)
-    if text is None:
-        resource = build()
-        text = Text(resource["resourceType"], resource["id"], dumps(resource))
+def remembered_all(model, items: list[tuple[tuple, Callable[[], dict]]]) -> list[Text]:
+    """For each (inputs, build): the checked text of `build()`, a `model` resource built from `inputs` alone
+    (hashable values), remembered under them with the active language and time zone, which a resource's displays
+    and instants depend on. A search whose rows are the same as before (a client polling its work items) sends the
+    same texts without building or checking them again; any change in a row is a new key. Only for builders whose
+    every input is in `inputs` (plus the settings, fixed for the process); `build` returns the resource unchecked,
+    and those of a page not remembered yet are checked together (`checked_all`)."""
+    context = (translation.get_language(), timezone.get_current_timezone_name())
+    keys = [(*context, inputs) for inputs, _build in items]
+    texts = [_texts.get(key) for key in keys]
+    missing = [n for n, text in enumerate(texts) if text is None]
+    if missing:
+        built = checked_all(model, [items[n][1]() for n in missing])
         with _passed_lock:
-            if len(_texts) >= _TEXTS_MAX:
+            if len(_texts) + len(missing) > _TEXTS_MAX:  # forget the oldest half: dict order is insertion order
                 for old in list(_texts)[:_TEXTS_MAX // 2]:
                     del _texts[old]
-            _texts[key] = text
-    return text
+            for n, (resource, text) in zip(missing, built, strict=True):
+                texts[n] = _texts[keys[n]] = Text(resource["resourceType"], resource["id"], text or dumps(resource))
+    return texts
 
 
 def checked(model, data: dict) -> dict:
     """`data` without its empty values, once `model` (an R4B resource class) accepts it; raises pydantic's
     ValidationError otherwise, as building the model did."""
-    data = _pruned(data)
-    try:
-        key = (model.__name__, _digest(dumps(data)))
-    except TypeError:  # a value JSON cannot hold (pydantic may take it): validate, remember nothing
-        model.model_validate(data)
-        return data
-    if key not in _passed:
-        if not _passed_elsewhere(key):
+    return checked_all(model, [data])[0][0]
+
+
+def checked_all(model, datas: list[dict]) -> list[tuple[dict, str | None]]:
+    """Each of `datas` without its empty values, with its JSON text (None: it holds a value JSON cannot), once
+    `model` accepts it. The texts this process has not seen are looked up in Redis together, in one call, and
+    validated here only when no process did."""
+    done, unseen = [], {}
+    for data in datas:
+        data = _pruned(data)
+        try:
+            text = dumps(data)
+        except TypeError:  # a value JSON cannot hold (pydantic may take it): validate, remember nothing
             model.model_validate(data)
-            _share(key)
-        _remember(key)
-    return data
+            done.append((data, None))
+            continue
+        key = (model.__name__, _digest(text))
+        if key not in _passed:
+            unseen.setdefault(key, data)
+        done.append((data, text))
+    if unseen:
+        elsewhere = _passed_elsewhere(list(unseen))
+        validated = []
+        for key, data in unseen.items():
+            if key not in elsewhere:
+                model.model_validate(data)
+                validated.append(key)
+        _share(validated)
+        for key in unseen:
+            _remember(key)
+    return done
 
 
 def _shared_key(key: tuple[str, bytes]) -> str:
     return redis_key(f"fhir-valid:{FHIR_RESOURCES_VERSION}:{key[0]}:{key[1].hex()}")
 
 
-def _passed_elsewhere(key: tuple[str, bytes]) -> bool:
-    """Whether another process recorded this text as validated; False without Redis or when it does not answer
-    (the text is then validated here: an unreachable Redis costs time, never a check)."""
-    return bool(_on_redis(lambda client: client.exists(_shared_key(key))))
+def _passed_elsewhere(keys: list[tuple[str, bytes]]) -> set[tuple[str, bytes]]:
+    """Those of `keys` another process recorded as validated; none without Redis or when it does not answer (the
+    texts are then validated here: an unreachable Redis costs time, never a check)."""
+    found = _on_redis(lambda client: client.mget([_shared_key(key) for key in keys]))
+    return {key for key, value in zip(keys, found or (), strict=False) if value is not None}
 
 
-def _share(key: tuple[str, bytes]) -> None:
-    _on_redis(lambda client: client.set(_shared_key(key), b"1", ex=_SHARED_SECONDS))
+def _share(keys: list[tuple[str, bytes]]) -> None:
+    def write(client):
+        pipeline = client.pipeline(transaction=False)
+        for key in keys:
+            pipeline.set(_shared_key(key), b"1", ex=_SHARED_SECONDS)
+        pipeline.execute()
+
+    if keys:
+        _on_redis(write)
 
 
 def _on_redis(operation: Callable):

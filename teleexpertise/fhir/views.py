@@ -282,17 +282,17 @@ def _bundle(request, resource_type, found, extra, total, offset, count) -> str:
     The envelope and each entry's fullUrl and search are checked apart, then the resources' texts are put in: each
     was checked when it was built, and checking them again inside the Bundle would double the cost of a page. An
     entry (a URL and a mode) is the same text page after page, and `checked` validates a text once; the
-    envelope, whose timestamp changes, holds no entry when it is checked."""
+    envelope holds neither entries nor its timestamp when it is checked."""
     base = _base_url(request)
     links = [{"relation": "self", "url": f"{base}/{resource_type.name}?{request.GET.urlencode()}"}]
     if offset + count < total:
         following = request.GET.copy()  # keeps repeated parameters (_lastUpdated ranges, several _include)
         following["_offset"] = str(offset + count)
         links.append({"relation": "next", "url": f"{base}/{resource_type.name}?{following.urlencode()}"})
-    envelope = dumps(checked(Bundle, {
-        "resourceType": "Bundle", "type": "searchset", "total": total, "link": links,
-        "timestamp": timezone.localtime().isoformat(timespec="seconds"),
-    }))
+    envelope = checked(Bundle, {"resourceType": "Bundle", "type": "searchset", "total": total, "link": links})
+    # Added once checked: an instant formatted here, always valid, would otherwise make each second's envelope a
+    # text to validate again.
+    envelope = dumps({**envelope, "timestamp": timezone.localtime().isoformat(timespec="seconds")})
     entries = [_entry(base, resource, mode) for resources, mode in ((found, "match"), (extra, "include"))
                for resource in resources]
     return f'{envelope[:-1]},"entry":[{",".join(entries)}]}}' if entries else envelope
