@@ -50,13 +50,19 @@ def lock_case(case_id) -> Case:
     that waited for another transaction re-reads the locked row but not its joins, so a joined read would
     see the new expert_id with the old (empty) expert.
     """
+    return _locked_case.first(case=lock_case_row(case_id))
+
+
+def lock_case_row(case_id) -> uuid.UUID:
+    """Lock the bare case row (as `lock_case`) and return its id, for a caller that reads the joins it needs
+    itself once the lock is held (a document's upload needs neither the users nor the patient)."""
     try:
         case_id = case_id if isinstance(case_id, uuid.UUID) else uuid.UUID(str(case_id))
     except ValueError:
         raise WorkflowError(_("Demande introuvable.")) from None
     if _lock_row.first(case=case_id) is None:
         raise WorkflowError(_("Demande introuvable."))
-    return _locked_case.first(case=case_id)
+    return case_id
 
 
 # Every workflow action runs these two: compiled once (core/compiled.py). The users are joined for notify().

@@ -23,7 +23,7 @@ from teleexpertise.audit.models import AuditEvent
 from teleexpertise.audit.services import audit_log
 from teleexpertise.cases import workflow
 from teleexpertise.cases.models import Case
-from teleexpertise.cases.services import lock_case
+from teleexpertise.cases.services import lock_case_row
 from teleexpertise.cases.workflow import Actor, WorkflowError
 from teleexpertise.core.compiled import CompiledInsert, CompiledQuery
 from teleexpertise.documents import checks, clamav, previews, storage
@@ -190,7 +190,9 @@ def _inspect(*, actor, case, name: str, ip, run):
 def _record(*, actor, case_id, blob, inspected, details, kind, attached_to, message, ip) -> Document:
     try:
         with transaction.atomic():
-            case = lock_case(case_id)
+            # Read again under the lock, with only what may_attach reads: the workflow's locked read also joins the
+            # users, network, consent and patient (about 3 ms against 0.7 on the benchmark's database).
+            case = _case_with_people.first(pk=lock_case_row(case_id))
             if not may_attach(actor, case, attached_to):  # the case may have moved while the file was stored
                 raise WorkflowError(_("La demande a changé d'état pendant l'envoi : le document n'a pas été ajouté."))
             document = _insert_document.create(

@@ -118,6 +118,26 @@ def test_a_failing_store_leaves_no_record_and_no_file(cast, client_for, settings
     assert not list(tmp_path.glob("**/te-upload-*"))
 
 
+def test_a_case_that_moves_while_its_file_is_checked_gets_no_document(cast, client_for, settings, monkeypatch):
+    """The case is read again under its lock before the document is recorded: withdrawn meanwhile, it takes
+    nothing, and the file already stored is removed."""
+    from teleexpertise.cases import services
+    from teleexpertise.documents import checks
+
+    case = cast.case_in("taken")
+    real_inspect = checks.inspect_upload
+
+    def withdrawn_meanwhile(*args, **kwargs):
+        services.case_withdraw(actor=cast.actor(cast.requester), case_id=case.pk, reason="Patient guéri")
+        return real_inspect(*args, **kwargs)
+
+    monkeypatch.setattr(checks, "inspect_upload", withdrawn_meanwhile)
+    response = _upload(client_for(cast.requester.user), case, "photo.jpg", _jpeg_with_gps())
+    assert response.status_code == 400
+    assert "changé d'état pendant l'envoi" in response.json()["errors"][0]
+    assert not Document.objects.exists() and _stored_files(settings) == []
+
+
 def test_dicom_upload_is_viewable_frame_by_frame(cast, client_for):
     case = cast.case_in("taken")
     requester, expert = client_for(cast.requester.user), client_for(cast.expert.user)
