@@ -65,6 +65,9 @@ _KINDS_BY_MIME = {
 }
 
 JPEG_QUALITY = 92
+# zlib's fastest level for the re-encoded PNG: on a 3-megapixel photo, 0.3 s instead of 1.3 s at the default level
+# (6) for a file about a fifth larger; the pixels are the same whatever the level.
+PNG_COMPRESS_LEVEL = 1
 MAX_NAME_LENGTH = 120
 PDF_MAX_OBJECTS = 1_000_000  # containers walked; beyond this a PDF is refused rather than half-checked
 PDF_MAX_TRAILING_WHITESPACE = 4096
@@ -386,7 +389,8 @@ def _png_mode(im: Image.Image) -> Image.Image:
 
 
 def _save_clean(clean: Image.Image, out_path: Path, out_format: str) -> None:
-    options = {"quality": JPEG_QUALITY, "optimize": True} if out_format == "JPEG" else {}
+    options = ({"quality": JPEG_QUALITY, "optimize": True} if out_format == "JPEG"
+               else {"compress_level": PNG_COMPRESS_LEVEL})
     try:
         with out_path.open("xb") as f:
             clean.save(f, out_format, **options)

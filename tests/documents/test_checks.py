@@ -88,6 +88,20 @@ def test_png_loses_text_chunks_and_keeps_alpha(src, workdir):
         assert output.getpixel((5, 5)) == (10, 200, 10, 128)
 
 
+def test_a_png_photo_is_re_encoded_without_changing_a_pixel(src, workdir):
+    """The re-encoded PNG trades size for speed (zlib's fastest level), never pixels: PNG is lossless."""
+    photo = Image.effect_noise((120, 90), 40).convert("RGB")
+    photo = Image.merge("RGB", [photo.getchannel(0), Image.linear_gradient("L").resize((120, 90)),
+                                photo.getchannel(2).point(lambda v: 255 - v)])
+    path = src / "plaie.png"
+    photo.save(path, "PNG")
+    result = inspect(path, workdir)
+    assert result.media_type == "image/png" and result.path != path
+    with Image.open(result.path) as output:
+        assert (output.mode, output.size) == ("RGB", (120, 90))
+        assert output.tobytes() == photo.tobytes()
+
+
 def test_exif_orientation_is_applied_to_pixels(src, workdir):
     result = inspect(hostile.jpeg_rotated(src), workdir)
     assert "orientation_applied" in result.flags
