@@ -10,6 +10,9 @@ client polls its work items; a page of 20 Tasks cost 5 to 8 ms of validation). E
 a digest of each JSON text it has already validated (`_passed`, bounded): the same text is not validated twice,
 and a resource that changes in any way is a new text, validated before it goes out.
 
+A search's resources are also remembered whole (`remembered_all`, bounded): a resource built from its row's values
+alone is the same text as long as those values are, so a page polled again is written from the texts it sent.
+
 With Redis, a digest validated by one process is also written there for a week (one key per text, under the
 version of fhir.resources that validated it): the server's other processes, and the next ones after a restart,
 skip a text one of them already checked. Four web processes otherwise validated each Task four times, and a
@@ -37,7 +40,7 @@ _PASSED_MAX = 50_000  # 128-bit digests: about 8 MB per process at most
 _SHARED_SECONDS = 7 * 24 * 3600  # how long Redis keeps a digest: a week of a resource's polling
 _passed: dict[tuple[str, bytes], None] = {}  # (model, BLAKE2b of the JSON text) -> None, oldest first
 _passed_lock = threading.Lock()
-_TEXTS_MAX = 20_000  # a Task's text is about 1 KB: about 20 MB per process at most
+_TEXTS_MAX = 5_000  # about 3 KB each (the row that keys it, and a Task's text): about 15 MB per process at most
 _texts: dict[tuple, "Text"] = {}  # (language, time zone, inputs) -> the checked text, oldest first
 
 
