@@ -296,6 +296,25 @@ def test_search_pages_with_count_and_a_next_link(cast, fhir_for):
     assert ids(first) | ids(second) == {str(c.pk) for c in cases} and not ids(first) & ids(second)
 
 
+@pytest.mark.parametrize("resource_type", ["ServiceRequest", "Task", "Consent"])
+def test_count_zero_answers_the_total_without_entries(cast, fhir_for, resource_type):
+    """FHIR's `_count=0`: how many match, and no resource (a client sizing a list before paging it)."""
+    for _ in range(3):
+        cast.new_case()
+    bundle = ok(fhir_for(cast.requester), f"/fhir/{resource_type}", _count="0")
+    assert (bundle.total, bundle.entry) == (3, None)
+    assert [link.relation for link in bundle.link] == ["self"]
+
+
+@pytest.mark.parametrize("value", ["²", "١٢", "-1", "1e3", "20 "])
+def test_a_count_or_offset_that_is_not_ascii_digits_is_a_400(cast, fhir_for, value):
+    client = fhir_for(cast.requester)
+    for name in ("_count", "_offset"):
+        response = client.get("/fhir/Task", {name: value})
+        assert response.status_code == 400, (name, value, response.content)
+        assert json.loads(response.content)["resourceType"] == "OperationOutcome"
+
+
 def test_reads_and_searches_are_audited(cast, fhir_for, answered):
     client = fhir_for(cast.requester)
     ok(client, f"/fhir/Task/{answered.pk}")

@@ -47,7 +47,7 @@ def search_page(resource_type: ResourceType, user, params: list[tuple[SearchPara
     query = _query(resource_type, staff, len(networks), tuple(shape))
     if query is None:
         return None
-    rows = query.all(page=(offset, count), **values)
+    rows = query.all(page=(offset, count), **values) if count else []  # `_count=0`: the total only
     return rows, page_total(rows, offset, count, lambda: query.count(**values))
 
 

@@ -197,7 +197,7 @@ def _number(request, name: str, default: int, maximum: int) -> int:
     raw = request.GET.get(name, "")
     if not raw:
         return default
-    if not raw.isdigit():
+    if not (raw.isascii() and raw.isdigit()):  # str.isdigit() also takes "²" and other scripts' digits
         raise FhirError(400, "value", _("« %(name)s » doit être un nombre entier positif.") % {"name": name})
     return min(int(raw), maximum)
 
@@ -259,7 +259,7 @@ def _searched(request, resource_type, params, offset: int, count: int) -> tuple[
     rows = resource_type.search_base(request.user)
     for param, value in params:
         rows = param.apply(rows, value)
-    page = list(rows[offset:offset + count])
+    page = list(rows[offset:offset + count]) if count else []
     return page, page_total(page, offset, count, rows.count)
 
 
@@ -285,7 +285,7 @@ def _bundle(request, resource_type, found, extra, total, offset, count) -> str:
     envelope holds neither entries nor its timestamp when it is checked."""
     base = _base_url(request)
     links = [{"relation": "self", "url": f"{base}/{resource_type.name}?{request.GET.urlencode()}"}]
-    if offset + count < total:
+    if count and offset + count < total:  # `_count=0` asks for the total only: no page follows
         following = request.GET.copy()  # keeps repeated parameters (_lastUpdated ranges, several _include)
         following["_offset"] = str(offset + count)
         links.append({"relation": "next", "url": f"{base}/{resource_type.name}?{following.urlencode()}"})
