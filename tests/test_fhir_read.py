@@ -287,7 +287,8 @@ def test_last_updated_ranges_on_requests(cast, fhir_for):
 
 
 @pytest.mark.parametrize("value", ["2026-13", "sa2026-01-01", "ap2026", "2026-02-30", "yesterday", "ge2026-1-1",
-                                   "2026-01-01T25:00"])
+                                   "2026-01-01T25:00", "lt9999-12-31", "9999", "9999-12-31T23:59:59",
+                                   "0001-01-01T00:00+14:00", "2026-01-01T10:00+99:00"])
 def test_a_malformed_date_is_a_400_operation_outcome(cast, fhir_for, value):
     response = fhir_for(cast.requester).get("/fhir/ServiceRequest", {"_lastUpdated": value})
     assert response.status_code == 400 and parsed(response).issue[0].code == "value"

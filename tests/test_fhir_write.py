@@ -578,3 +578,28 @@ def test_document_references_are_searched_by_last_update_across_reports_and_atta
     assert found(f"eq{day.isoformat()}") == [str(document.pk)]
     assert found(f"lt{day.isoformat()}") == [] and found(f"gt{day.isoformat()}") == []
     assert client.get("/fhir/DocumentReference", {"_lastUpdated": "hier"}).status_code == 400
+
+
+# --- Malformed input the models trip on ----------------------------------------------------------------------
+
+def test_a_contained_resource_of_no_type_is_a_400_not_a_crash(cast, fhir_for):
+    """fhir_core's own check raises TypeError on a resourceType that is not text: still the caller's error."""
+    resource = service_request(cast)
+    resource["contained"][0]["resourceType"] = ["Patient"]
+    response = post(fhir_for(cast.requester), "/fhir/ServiceRequest", resource)
+    assert response.status_code == 400, response.content
+    assert parsed(response).issue[0].expression == ["ServiceRequest"]
+    assert not Case.objects.filter(requester=cast.requester).exists()
+
+
+def test_a_document_whose_request_is_malformed_is_a_400(cast, fhir_for):
+    case = cast.case_in(S.TAKEN)
+    resource = document_resource(f"ServiceRequest/{case.pk}", jpeg_bytes())
+    resource["context"]["related"] = [[{"reference": f"ServiceRequest/{case.pk}"}]]
+    response = post(fhir_for(cast.requester), "/fhir/DocumentReference", resource)
+    assert response.status_code == 400, response.content
+    assert not Document.objects.filter(case=case).exists()
+
+
+def test_an_audit_event_id_in_other_digits_is_a_404(cast, fhir_for):
+    assert fhir_for(cast.requester).get("/fhir/AuditEvent/\u00b2").status_code == 404

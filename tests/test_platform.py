@@ -123,6 +123,15 @@ def test_national_identifiers_are_luhn_checked(validator, value):
         validator(value[:-1])
 
 
+@pytest.mark.parametrize(("validator", "value"), [(validate_rpps, luhn_number("10", 11)),
+                                                  (validate_adeli, luhn_number("75", 9))])
+def test_national_identifiers_take_ascii_digits_only(validator, value):
+    """Other scripts' digits pass str.isdigit(): they are not an RPPS or ADELI number, whatever the key says."""
+    arabic_indic = value.translate({ord(d): chr(0x0660 + int(d)) for d in "0123456789"})
+    with pytest.raises(ValidationError, match="chiffres attendus"):
+        validator(arabic_indic)
+
+
 def test_only_doctors_and_midwives_may_be_experts(db):
     from teleexpertise.directory.models import Profession
 

@@ -297,7 +297,7 @@ def document_upload(request, case_id: UUID):
     caller = require(request, "cases:write")
     case = selectors.case_for_user(request.user, case_id, related=())
     length = request.META.get("CONTENT_LENGTH") or "0"
-    if not length.isdigit() or int(length) > settings.DOCUMENT_MAX_FILE_BYTES + 64 * 1024:
+    if not (length.isascii() and length.isdigit()) or int(length) > settings.DOCUMENT_MAX_FILE_BYTES + 64 * 1024:
         raise invalid({"file": [_("Fichier trop volumineux : %(limit)s au plus par fichier.")
                                 % {"limit": filesizeformat(settings.DOCUMENT_MAX_FILE_BYTES)}]})
     attached_to = request.POST.get("attached_to") or Document.AttachedTo.REQUEST

@@ -205,7 +205,7 @@ def _structure(get) -> Structure | None:
         except ValidationError as exc:
             raise LineRefused(" ".join(exc.messages)) from None
     postcode = get("postcode")
-    if postcode and not (len(postcode) == 5 and postcode.isdigit()):
+    if postcode and not (len(postcode) == 5 and postcode.isascii() and postcode.isdigit()):
         raise LineRefused(_("code postal malformé : « %(code)s »") % {"code": postcode})
     street = " ".join(filter(None, (get("street_number"), get("street_repeat"), get("street_type"), get("street"))))
     return Structure(

@@ -7,7 +7,7 @@ from stdnum import luhn
 
 def _digits_with_luhn(value: str, length: int, label: str) -> str:
     value = (value or "").strip().replace(" ", "")
-    if len(value) != length or not value.isdigit():
+    if len(value) != length or not (value.isascii() and value.isdigit()):
         raise ValidationError(_("%(label)s : %(length)s chiffres attendus."), params={"label": label, "length": length},
                               code="length")
     if not luhn.is_valid(value):
@@ -30,7 +30,7 @@ def validate_finess(value: str) -> None:
     if len(value) != 9:
         raise ValidationError(_("FINESS : 9 caractères attendus."), code="length")
     digits = value.replace("2A", "20", 1).replace("2B", "20", 1) if value[:2] in ("2A", "2B") else value
-    if not digits.isdigit() or not luhn.is_valid(digits):
+    if not (digits.isascii() and digits.isdigit()) or not luhn.is_valid(digits):
         raise ValidationError(_("FINESS : la clé de contrôle est fausse (vérifiez la saisie)."), code="checksum")
 
 

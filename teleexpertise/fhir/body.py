@@ -53,7 +53,7 @@ def read_body(request) -> Body:
         raise FhirError(415, "not-supported", _("Corps attendu en JSON FHIR (Content-Type: application/fhir+json)."))
     length = request.META.get("CONTENT_LENGTH") or "0"
     limit = settings.DOCUMENT_MAX_CASE_BYTES * 4 // 3 + OUTLINE_MAX
-    if not length.isdigit() or int(length) > limit:
+    if not (length.isascii() and length.isdigit()) or int(length) > limit:
         raise FhirError(413, "too-long", _("Corps de la requête trop volumineux : %(limit)s au plus.")
                         % {"limit": filesizeformat(limit)})
     reader = _Reader()

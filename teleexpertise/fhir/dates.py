@@ -69,21 +69,26 @@ def parse_date_range(value: str) -> DateRange:
     prefix = parts["prefix"] or "eq"
     if prefix not in PREFIXES:
         raise _invalid(value)
-    zone = _zone(parts["zone"])
     try:
-        year, month, day = int(parts["year"]), int(parts["month"] or 1), int(parts["day"] or 1)
-        if parts["hour"] is None:
-            first = date(year, month, day)
-            following = (date(year + 1, 1, 1) if parts["month"] is None else _next_month(year, month)
-                         if parts["day"] is None else first + timedelta(days=1))
-            # Midnight to midnight in the zone: a day is 23 or 25 hours long when the clocks change.
-            start = datetime.combine(first, datetime.min.time(), zone)
-            return DateRange(prefix, start, datetime.combine(following, datetime.min.time(), zone))
-        fraction = parts["fraction"] or ""
-        start = datetime(year, month, day, int(parts["hour"]), int(parts["minute"]), int(parts["second"] or 0),
-                         int(fraction.ljust(6, "0")) if fraction else 0, tzinfo=zone)
-    except ValueError:
+        found = _range(prefix, parts, _zone(parts["zone"]))
+        found.start.astimezone(UTC), found.end.astimezone(UTC)  # as the database stores them
+    except (ValueError, OverflowError):  # no such day or hour, or past the years a date can hold (1 to 9999)
         raise _invalid(value) from None
+    return found
+
+
+def _range(prefix: str, parts: dict, zone) -> DateRange:
+    year, month, day = int(parts["year"]), int(parts["month"] or 1), int(parts["day"] or 1)
+    if parts["hour"] is None:
+        first = date(year, month, day)
+        following = (date(year + 1, 1, 1) if parts["month"] is None else _next_month(year, month)
+                     if parts["day"] is None else first + timedelta(days=1))
+        # Midnight to midnight in the zone: a day is 23 or 25 hours long when the clocks change.
+        start = datetime.combine(first, datetime.min.time(), zone)
+        return DateRange(prefix, start, datetime.combine(following, datetime.min.time(), zone))
+    fraction = parts["fraction"] or ""
+    start = datetime(year, month, day, int(parts["hour"]), int(parts["minute"]), int(parts["second"] or 0),
+                     int(fraction.ljust(6, "0")) if fraction else 0, tzinfo=zone)
     step = (timedelta(minutes=1) if parts["second"] is None
             else timedelta(microseconds=10 ** (6 - len(fraction))) if fraction else timedelta(seconds=1))
     return DateRange(prefix, start, start + step)

@@ -454,7 +454,7 @@ def _render_audit_events(request, rows):
 
 
 def _read_audit_event(request, pk):
-    if not pk.isdigit():
+    if not (pk.isascii() and pk.isdigit()):
         raise Http404
     event = AuditEvent.objects.filter(pk=int(pk), case_id__isnull=False).first()
     if event is None:

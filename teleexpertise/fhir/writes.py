@@ -111,6 +111,10 @@ def validated(model, data: dict, root: str):
     except pydantic.ValidationError as exc:
         raise invalid([issue(_location(root, error["loc"]), _("Élément invalide : %(detail)s")
                              % {"detail": error["msg"]}, "structure") for error in exc.errors()], 400) from None
+    except (TypeError, KeyError, AttributeError):  # fhir_core's own checks trip on some malformed input (a
+        # contained resource whose resourceType is a list) instead of reporting it
+        raise invalid([issue(root, _("Ressource mal formée : un élément n'a pas le type attendu."), "structure")],
+                      400) from None
 
 
 def _resource_body(request, model, pk: str | None = None) -> dict:
@@ -697,6 +701,7 @@ def document_reference_create(request) -> Written:
     require_scope(request, CASES_WRITE)
     body = read_body(request)
     try:
+        validated(DocumentReference, body.resource, "DocumentReference")  # its shape, before reading its request
         related = ((body.resource.get("context") or {}).get("related") or [])
         case = _case_referenced(request, [r.get("reference") for r in related], "DocumentReference.context.related")
         document = add_document(request, body, body.resource, case, "DocumentReference")
