@@ -156,3 +156,10 @@ def test_remote_activity_share_against_the_cap(cast, client_for, answered):
     ind = client.get(url, {"year": year}).context["ind"]
     assert (ind["share"], ind["over_cap"]) == (Decimal("21.0"), True)
     assert AuditEvent.objects.filter(action="billing.activity_declare").count() == 1
+
+
+@pytest.mark.parametrize("asked", ["99999", "0", "²", "20x6", "-1"])
+def test_an_impossible_year_shows_this_year(cast, client_for, asked):
+    response = client_for(cast.expert).get(reverse("billing:activity"), {"year": asked})
+    assert response.status_code == 200
+    assert response.context["ind"]["year"] == timezone.localdate().year

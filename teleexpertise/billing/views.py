@@ -95,14 +95,17 @@ def _export(records, fmt, month, stem):
                        filename=f"{stem}-{month}.csv")
 
 
+def _declared_year(raw: str, this_year: int) -> int:
+    """The year asked for, from 2000 to next year; otherwise (a typo, 99999, "²") this year."""
+    if raw.isascii() and raw.isdigit() and 2000 <= int(raw) <= this_year + 1:
+        return int(raw)
+    return this_year
+
+
 @login_required
 def activity(request):
     selectors.professional_of(request.user)
-    year = timezone.localdate().year
-    try:
-        year = int(request.GET.get("year") or request.POST.get("year") or year)
-    except ValueError:
-        pass
+    year = _declared_year(request.GET.get("year") or request.POST.get("year") or "", timezone.localdate().year)
     form = ActivityForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
