@@ -163,3 +163,10 @@ def test_an_impossible_year_shows_this_year(cast, client_for, asked):
     response = client_for(cast.expert).get(reverse("billing:activity"), {"year": asked})
     assert response.status_code == 200
     assert response.context["ind"]["year"] == timezone.localdate().year
+
+
+def test_a_declaration_for_an_impossible_year_is_refused_not_filed_elsewhere(cast, client_for):
+    response = client_for(cast.expert).post(reverse("billing:activity"),
+                                            {"year": "99999", "total_acts": 100, "teleconsultations": 10})
+    assert response.status_code == 200 and response.context["form"].non_field_errors()
+    assert not AuditEvent.objects.filter(action="billing.activity_declare").exists()

@@ -95,18 +95,25 @@ def _export(records, fmt, month, stem):
                        filename=f"{stem}-{month}.csv")
 
 
-def _declared_year(raw: str, this_year: int) -> int:
-    """The year asked for, from 2000 to next year; otherwise (a typo, 99999, "²") this year."""
-    if raw.isascii() and raw.isdigit() and 2000 <= int(raw) <= this_year + 1:
-        return int(raw)
-    return this_year
+def _declared_year(raw: str, this_year: int) -> int | None:
+    """The year asked for, from 2000 to next year (this year when none is asked); None for any other value (a typo,
+    99999, "²")."""
+    if not raw:
+        return this_year
+    return int(raw) if raw.isascii() and raw.isdigit() and 2000 <= int(raw) <= this_year + 1 else None
 
 
 @login_required
 def activity(request):
     selectors.professional_of(request.user)
-    year = _declared_year(request.GET.get("year") or request.POST.get("year") or "", timezone.localdate().year)
+    this_year = timezone.localdate().year
+    year = _declared_year(request.GET.get("year") or request.POST.get("year") or "", this_year)
     form = ActivityForm(request.POST or None)
+    if year is None:  # shown for this year; a declaration for that value is refused, never filed elsewhere
+        year = this_year
+        if request.method == "POST":
+            form.is_valid()
+            form.add_error(None, _("Valeur invalide (%(detail)s).") % {"detail": f"2000–{this_year + 1}"})
     if request.method == "POST" and form.is_valid():
         try:
             services.remote_activity_declare(user=request.user, year=year, ip=client_ip(request), **form.cleaned_data)
