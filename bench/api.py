@@ -401,18 +401,31 @@ def _tree_cpu(pids: list[int]) -> float:
     return sum(harness.cpu_seconds(pid) for pid in pids)
 
 
+_STORES = ("postgres", "redis-server")
+
+
 def _store_cpu() -> dict:
     """{pid: CPU seconds} of every PostgreSQL and Redis process (those of other databases too: a busy neighbour
-    shows here). Compared before and after a run, backends started meanwhile count whole."""
-    found = {}
+    shows here). The PostgreSQL server's own figure includes its backends that have ended (`_store_delta`)."""
+    names = {}
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             try:
-                if (entry / "comm").read_text().strip() in ("postgres", "redis-server"):
-                    found[int(entry.name)] = harness.cpu_seconds(int(entry.name))
-            except OSError:
+                names[int(entry.name)] = ((entry / "comm").read_text().strip(),
+                                          int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1]))
+            except (OSError, ValueError, IndexError):
                 continue
-    return found
+    return {pid: harness.cpu_seconds(pid, reaped_children=name == "postgres" and names.get(parent, ("",))[0]
+                                      != "postgres")
+            for pid, (name, parent) in names.items() if name in _STORES}
+
+
+def _store_delta(before: dict, after: dict) -> float:
+    """The CPU the stores used between two `_store_cpu` readings. Backends started meanwhile count whole; one that
+    ended (a server connection closed at DB_CONN_MAX_AGE) is counted in its server's reaped children, whole, so
+    what it had used before is taken off."""
+    return (sum(cpu - before.get(pid, 0.0) for pid, cpu in after.items())
+            - sum(cpu for pid, cpu in before.items() if pid not in after))
 
 
 def wait_for_jobs(redis_url: str | None, limit: float = 900.0) -> float:
@@ -454,7 +467,7 @@ def measure(server, scenario: Scenario, seed: Seed, config: Config, work: Path) 
     with harness.cpu_window(server.process.pid) as machine, _profiler(config, server, work, scenario.name) as prof:
         figures = wrk(server, work / "timed.req", connections=config.connections, **timed_run)
     server_cpu = _tree_cpu(tree) - server_cpu
-    store_cpu = sum(cpu - store_before.get(pid, 0.0) for pid, cpu in _store_cpu().items())
+    store_cpu = _store_delta(store_before, _store_cpu())
     result = _result(scenario, items, figures, machine, server_cpu, store_cpu, prof)
     result["cpu"]["per_worker_cpu_seconds"] = [round(harness.cpu_seconds(w) - before, 2)
                                                for w, before in zip(workers, workers_before, strict=True)]

@@ -394,13 +394,17 @@ def memory_kb(pid: int) -> dict:
     return out
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time a process has used so far (0 if it is gone)."""
+def cpu_seconds(pid: int, *, reaped_children: bool = False) -> float:
+    """User + system CPU time a process has used so far (0 if it is gone); with `reaped_children`, also that of
+    its children which have ended and been waited for (a PostgreSQL server's closed backends)."""
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     except OSError:
         return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime (fields 14 and 15)
+    ticks = int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15)
+    if reaped_children:
+        ticks += int(fields[13]) + int(fields[14])  # cutime, cstime
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def _machine_jiffies() -> tuple[int, int]:
