@@ -297,7 +297,10 @@ def _visible_professionals(user):
     """The requesters and experts of the cases this user sees: the only professionals the facade shows them
     (Practitioner and PractitionerRole alike). The directory page is not widened into the API: a national
     directory export is the ANS's own service, and a search without filter here would be one."""
-    visible = selectors.cases_visible_to(user)
+    return _participants_of(selectors.cases_visible_to(user))
+
+
+def _participants_of(visible):
     participants = Q(pk__in=visible.values("requester_id")) | Q(pk__in=visible.values("expert_id"))
     return (Professional.objects.filter(participants)
             .select_related("profession", "specialty", "organisation").order_by("last_name", "first_name", "pk"))
@@ -482,11 +485,12 @@ def _include_service_request(request, case):
     return resources.service_request(case)
 
 
-# Target type -> (the rows of these ids, by id; how one is rendered and audited).
+# Target type -> (its rows among the caller's visible cases, how one is rendered and audited). The ids come from
+# visible cases already; the targets are read through the caller's sight all the same, like every read here.
 INCLUDED = {
-    "Patient": (lambda ids: Patient.objects.in_bulk(ids), _include_patient),
-    "Practitioner": (lambda ids: Professional.objects.in_bulk(ids), _include_practitioner),
-    "ServiceRequest": (lambda ids: Case.objects.select_related(*_CASE_RELATED).in_bulk(ids), _include_service_request),
+    "Patient": (lambda visible: Patient.objects.filter(pk__in=visible.values("patient_id")), _include_patient),
+    "Practitioner": (_participants_of, _include_practitioner),
+    "ServiceRequest": (_case_search, _include_service_request),
 }
 
 
@@ -501,8 +505,11 @@ def included(request, resource_type: ResourceType, names: set[str], rows) -> lis
                 pk = row[include.column] if isinstance(row, dict) else getattr(row, include.column)
                 if pk is not None:
                     wanted.setdefault((include.target, pk), None)
-    loaded = {target: INCLUDED[target][0]([pk for kind, pk in wanted if kind == target])
-              for target in {kind for kind, _pk in wanted}}
+    if not wanted:
+        return []
+    visible = selectors.cases_visible_to(request.user)
+    loaded = {target: {row.pk: row for row in INCLUDED[target][0](visible).filter(
+        pk__in=[pk for kind, pk in wanted if kind == target])} for target in {kind for kind, _pk in wanted}}
     return [INCLUDED[target][1](request, loaded[target][pk]) for target, pk in wanted if pk in loaded[target]]
 
 
