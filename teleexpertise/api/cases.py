@@ -27,6 +27,7 @@ from teleexpertise.audit.services import audit_log, client_ip
 from teleexpertise.cases import selectors, services, workflow
 from teleexpertise.cases.forms import CaseRequestForm
 from teleexpertise.cases.models import Case
+from teleexpertise.core.digits import ascii_digits
 from teleexpertise.directory.models import display_name
 from teleexpertise.directory.selectors import experts_selectable, networks_active
 from teleexpertise.documents.models import Document
@@ -297,7 +298,7 @@ def document_upload(request, case_id: UUID):
     caller = require(request, "cases:write")
     case = selectors.case_for_user(request.user, case_id, related=())
     length = request.META.get("CONTENT_LENGTH") or "0"
-    if not (length.isascii() and length.isdigit()) or int(length) > settings.DOCUMENT_MAX_FILE_BYTES + 64 * 1024:
+    if not ascii_digits(length) or int(length) > settings.DOCUMENT_MAX_FILE_BYTES + 64 * 1024:
         raise invalid({"file": [_("Fichier trop volumineux : %(limit)s au plus par fichier.")
                                 % {"limit": filesizeformat(settings.DOCUMENT_MAX_FILE_BYTES)}]})
     attached_to = request.POST.get("attached_to") or Document.AttachedTo.REQUEST

@@ -18,6 +18,7 @@ from teleexpertise.billing import exports, selectors, services
 from teleexpertise.billing.checks import check_texts
 from teleexpertise.billing.forms import ActivityForm, StatusForm, parse_month
 from teleexpertise.billing.services import NEXT_STATUSES
+from teleexpertise.core.digits import ascii_digits
 from teleexpertise.directory.selectors import professional_for_user
 
 
@@ -100,7 +101,7 @@ def _declared_year(raw: str, this_year: int) -> int | None:
     99999, "²")."""
     if not raw:
         return this_year
-    return int(raw) if raw.isascii() and raw.isdigit() and 2000 <= int(raw) <= this_year + 1 else None
+    return int(raw) if ascii_digits(raw) and 2000 <= int(raw) <= this_year + 1 else None
 
 
 @login_required

@@ -16,6 +16,7 @@ from typing import BinaryIO
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext as _
 
+from teleexpertise.core.digits import ascii_digits
 from teleexpertise.directory.identifiers import validate_adeli, validate_finess, validate_rpps
 
 # Header names of the columns this import reads.
@@ -205,7 +206,7 @@ def _structure(get) -> Structure | None:
         except ValidationError as exc:
             raise LineRefused(" ".join(exc.messages)) from None
     postcode = get("postcode")
-    if postcode and not (len(postcode) == 5 and postcode.isascii() and postcode.isdigit()):
+    if postcode and not (len(postcode) == 5 and ascii_digits(postcode)):
         raise LineRefused(_("code postal malformé : « %(code)s »") % {"code": postcode})
     street = " ".join(filter(None, (get("street_number"), get("street_repeat"), get("street_type"), get("street"))))
     return Structure(

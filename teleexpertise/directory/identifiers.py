@@ -4,10 +4,12 @@ from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 from stdnum import luhn
 
+from teleexpertise.core.digits import ascii_digits
+
 
 def _digits_with_luhn(value: str, length: int, label: str) -> str:
     value = (value or "").strip().replace(" ", "")
-    if len(value) != length or not (value.isascii() and value.isdigit()):
+    if len(value) != length or not ascii_digits(value):
         raise ValidationError(_("%(label)s : %(length)s chiffres attendus."), params={"label": label, "length": length},
                               code="length")
     if not luhn.is_valid(value):
@@ -30,7 +32,7 @@ def validate_finess(value: str) -> None:
     if len(value) != 9:
         raise ValidationError(_("FINESS : 9 caractères attendus."), code="length")
     digits = value.replace("2A", "20", 1).replace("2B", "20", 1) if value[:2] in ("2A", "2B") else value
-    if not (digits.isascii() and digits.isdigit()) or not luhn.is_valid(digits):
+    if not ascii_digits(digits) or not luhn.is_valid(digits):
         raise ValidationError(_("FINESS : la clé de contrôle est fausse (vérifiez la saisie)."), code="checksum")
 
 

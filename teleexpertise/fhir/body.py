@@ -16,6 +16,7 @@ from django.conf import settings
 from django.template.defaultfilters import filesizeformat
 from django.utils.translation import gettext as _
 
+from teleexpertise.core.digits import ascii_digits
 from teleexpertise.documents.spool import Spool
 from teleexpertise.fhir.handlers import FhirError
 
@@ -53,7 +54,7 @@ def read_body(request) -> Body:
         raise FhirError(415, "not-supported", _("Corps attendu en JSON FHIR (Content-Type: application/fhir+json)."))
     length = request.META.get("CONTENT_LENGTH") or "0"
     limit = settings.DOCUMENT_MAX_CASE_BYTES * 4 // 3 + OUTLINE_MAX
-    if not (length.isascii() and length.isdigit()) or int(length) > limit:
+    if not ascii_digits(length) or int(length) > limit:
         raise FhirError(413, "too-long", _("Corps de la requête trop volumineux : %(limit)s au plus.")
                         % {"limit": filesizeformat(limit)})
     reader = _Reader()

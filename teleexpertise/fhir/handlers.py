@@ -22,6 +22,7 @@ from teleexpertise.audit.models import AuditEvent
 from teleexpertise.audit.services import audit_log, client_ip
 from teleexpertise.cases import selectors, workflow
 from teleexpertise.cases.models import Case
+from teleexpertise.core.digits import ascii_digits
 from teleexpertise.directory.models import Organisation, Professional
 from teleexpertise.fhir import resources
 from teleexpertise.fhir.dates import DateValueError, parse_date_range
@@ -457,7 +458,7 @@ def _render_audit_events(request, rows):
 
 
 def _read_audit_event(request, pk):
-    if not (pk.isascii() and pk.isdigit()):
+    if not ascii_digits(pk):
         raise Http404
     event = AuditEvent.objects.filter(pk=int(pk), case_id__isnull=False).first()
     if event is None:

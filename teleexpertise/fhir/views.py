@@ -24,6 +24,7 @@ from teleexpertise.api.services import CallerError, token_authenticate
 from teleexpertise.audit.models import AuditEvent
 from teleexpertise.audit.services import audit_log, client_ip
 from teleexpertise.cases.workflow import WorkflowError
+from teleexpertise.core.digits import ascii_digits
 from teleexpertise.core.paging import page_total
 from teleexpertise.fhir import compiled_search
 from teleexpertise.fhir.handlers import (
@@ -197,7 +198,7 @@ def _number(request, name: str, default: int, maximum: int) -> int:
     raw = request.GET.get(name, "")
     if not raw:
         return default
-    if not (raw.isascii() and raw.isdigit()):  # str.isdigit() also takes "²" and other scripts' digits
+    if not ascii_digits(raw):
         raise FhirError(400, "value", _("« %(name)s » doit être un nombre entier positif.") % {"name": name})
     return min(int(raw), maximum)
 
