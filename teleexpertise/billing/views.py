@@ -113,7 +113,7 @@ def activity(request):
     if year is None:  # shown for this year; a declaration for that value is refused, never filed elsewhere
         year = this_year
         if request.method == "POST":
-            form.is_valid()
+            form.is_valid()  # add_error needs the form cleaned first
             form.add_error(None, _("Valeur invalide (%(detail)s).") % {"detail": f"2000–{this_year + 1}"})
     if request.method == "POST" and form.is_valid():
         try:
